@@ -1,0 +1,50 @@
+"""trio_ws: a trio-native HTTP/1.1 and WebSocket server and client.
+
+Re-exports only; ``tests/test_exports.py`` pins ``__all__``.
+"""
+
+from .app import App
+from .config import ServerConfig
+from .exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    HandshakeError,
+    HandshakeRejected,
+    HTTPError,
+    InvalidHandshake,
+    LocalProtocolError,
+    NegotiationError,
+    ProtocolError,
+    RemoteProtocolError,
+    RequestBodyTooLarge,
+    TrioWSError,
+)
+from .request import BodyProducer, BodySink, Request, Response
+from .server import Server, serve
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "BodyProducer",
+    "BodySink",
+    "ConnectionClosed",
+    "ConnectionClosedError",
+    "ConnectionClosedOK",
+    "HTTPError",
+    "HandshakeError",
+    "HandshakeRejected",
+    "InvalidHandshake",
+    "LocalProtocolError",
+    "NegotiationError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "Request",
+    "RequestBodyTooLarge",
+    "Response",
+    "Server",
+    "ServerConfig",
+    "TrioWSError",
+    "serve",
+]

@@ -1,0 +1,133 @@
+"""The ``trio-ws`` command line (also ``python -m trio_ws``).
+
+``trio-ws serve [ROOT]`` serves a directory (or, with no ROOT, the built-in
+demo page) until Ctrl-C or SIGTERM, which shut down gracefully and exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import trio
+
+from .app import App
+from .config import ServerConfig
+from .request import Request, Response
+from .server import serve
+
+__all__ = ["build_app", "main", "make_parser"]
+
+log = logging.getLogger("trio_ws.cli")
+
+_PLACEHOLDER = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>trio_ws</title></head>
+<body><h1>trio_ws is running</h1>
+<p>This is the built-in page. Run <code>trio-ws serve ROOT</code> to serve a directory.</p>
+</body></html>
+"""
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for the docs and the tests)."""
+    parser = argparse.ArgumentParser(
+        prog="trio-ws",
+        description="A trio-native HTTP/1.1 and WebSocket server.",
+    )
+    parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = commands.add_parser(
+        "serve",
+        help="serve a directory (or the built-in demo) over HTTP and WebSocket",
+        description="Serve ROOT (or the built-in demo page) until Ctrl-C.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    run.add_argument("root", nargs="?", type=Path, metavar="ROOT", help="directory to serve")
+    run.add_argument("--host", action="append", help="address to bind (repeatable; default 127.0.0.1)")
+    run.add_argument("--port", type=int, default=8000, help="TCP port (0 picks a free one)")
+    defaults = ServerConfig()
+    limits = run.add_argument_group("limits and timeouts")
+    limits.add_argument("--max-connections", type=int, default=defaults.max_connections)
+    limits.add_argument("--max-body-size", type=int, default=defaults.max_body_size, metavar="BYTES")
+    limits.add_argument("--header-timeout", type=float, default=defaults.header_timeout, metavar="SECONDS")
+    limits.add_argument(
+        "--keepalive-timeout", type=float, default=defaults.keepalive_timeout, metavar="SECONDS"
+    )
+    limits.add_argument(
+        "--shutdown-timeout", type=float, default=defaults.shutdown_timeout, metavar="SECONDS",
+        help="grace period for in-flight requests on Ctrl-C/SIGTERM",
+    )
+    run.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"],
+        help="logging level",
+    )
+    run.add_argument("--no-access-log", action="store_true", help="do not log a line per request")
+    return parser
+
+
+def build_app(args: argparse.Namespace) -> App:
+    """The application ``trio-ws serve`` runs for these arguments."""
+    app = App()
+
+    async def placeholder(request: Request) -> Response:
+        return Response.html(_PLACEHOLDER)
+
+    app.add_route("/", placeholder)
+    return app
+
+
+def _config(args: argparse.Namespace) -> ServerConfig:
+    return ServerConfig(
+        max_connections=args.max_connections,
+        max_body_size=args.max_body_size,
+        header_timeout=args.header_timeout,
+        keepalive_timeout=args.keepalive_timeout,
+        shutdown_timeout=args.shutdown_timeout,
+    )
+
+
+async def _serve_until_signal(args: argparse.Namespace) -> None:
+    app = build_app(args)
+    hosts = args.host or ["127.0.0.1"]
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            run = functools.partial(serve, config=_config(args))
+            server = await nursery.start(run, app, hosts, args.port)
+            what = str(args.root) if args.root else "the built-in demo"
+            for url in server.urls:
+                print(f"trio_ws serving {what} on {url}  (Ctrl-C to stop)", flush=True)
+            async for signum in signals:
+                log.info("received %s: shutting down", signal.Signals(signum).name)
+                break
+            await server.aclose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``trio-ws`` command; returns the exit status."""
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.root is not None and not args.root.is_dir():
+        parser.error(f"ROOT must be a directory: {args.root}")
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if args.no_access_log:
+        logging.getLogger("trio_ws.access").setLevel(logging.WARNING)
+    try:
+        trio.run(_serve_until_signal, args)
+    except OSError as exc:
+        print(f"trio-ws: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # a second Ctrl-C during the grace period
+        return 1
+    return 0

@@ -1,0 +1,312 @@
+"""``serve()``: listeners, an accept loop, and a nursery per connection.
+
+Shape (after ``trio.serve_listeners``)::
+
+    Server._run
+    ├── accept nursery: one accept loop per listener
+    │     (a semaphore of ``max_connections`` is taken *before* accept, so
+    │      excess clients wait in the kernel backlog, not in our memory)
+    └── connections nursery
+          └── _handle_connection(stream)          try/finally: aclose_forcefully
+                └── connection nursery            tasks a handler starts die here
+                      └── HTTP loop: next_request → handler → send_response
+
+Graceful shutdown (:meth:`Server.aclose`, SIGINT/SIGTERM in the CLI): stop
+accepting, close idle keep-alive connections, let in-flight responses finish
+(they go out with ``Connection: close``) for ``shutdown_timeout`` seconds, then
+cancel whatever is left.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import trio
+
+from ._http import HTTPConnection, PeerGone
+from .config import ServerConfig
+from .exceptions import HTTPError
+from .request import Request, Response
+
+__all__ = ["Server", "serve"]
+
+log = logging.getLogger("trio_ws.server")
+access_log = logging.getLogger("trio_ws.access")
+
+App = Callable[[Request], Awaitable[Response]]
+
+#: accept() errors that mean "out of resources right now": wait and retry.
+_ACCEPT_CAPACITY_ERRNOS = frozenset(
+    {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+)
+_ACCEPT_RETRY_DELAY = 0.1
+
+
+class Server:
+    """A running server: its listeners, its connections, and :meth:`aclose`.
+
+    Made and started by :func:`serve`; ``await nursery.start(serve, ...)``
+    returns it once every listener is bound.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        listeners: Sequence[trio.abc.Listener[trio.abc.Stream]],
+        *,
+        config: ServerConfig | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.app = app
+        self.listeners = list(listeners)
+        self.config = config or ServerConfig()
+        self.ssl_context = ssl_context
+        self.scheme = "https" if ssl_context is not None else "http"
+        self._connections: set[HTTPConnection] = set()
+        self._slots = trio.Semaphore(self.config.max_connections)
+        self._accept_scope = trio.CancelScope()
+        self._all_idle = trio.Event()
+        self._closed = trio.Event()
+        self._closing = False
+        self._active = 0
+        self._accepted = 0
+
+    # -- public ------------------------------------------------------------------
+
+    @property
+    def sockets(self) -> list[trio.socket.SocketType]:
+        """The bound sockets of the TCP listeners."""
+        return [lst.socket for lst in self.listeners if isinstance(lst, trio.SocketListener)]
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """``(host, port)`` of every TCP listener (port 0 resolved)."""
+        return [(str(addr[0]), int(addr[1])) for addr in (s.getsockname() for s in self.sockets)]
+
+    @property
+    def port(self) -> int:
+        """The port of the first listener."""
+        return self.addresses[0][1]
+
+    @property
+    def urls(self) -> list[str]:
+        """A URL for every listener, e.g. ``http://127.0.0.1:8000/``."""
+        urls = []
+        for host, port in self.addresses:
+            shown = f"[{host}]" if ":" in host else host
+            urls.append(f"{self.scheme}://{shown}:{port}/")
+        return urls
+
+    def statistics(self) -> dict[str, int]:
+        """Counters: open connections and connections accepted so far."""
+        return {"connections": self._active, "accepted": self._accepted}
+
+    async def aclose(self) -> None:
+        """Shut down gracefully and wait until every connection has ended."""
+        self._closing = True
+        self._accept_scope.cancel()
+        await self._closed.wait()
+
+    # -- running -----------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED) -> None:
+        """Accept and serve until :meth:`aclose`; ``task_status.started(self)`` once listening."""
+        try:
+            async with trio.open_nursery() as connections:
+                with self._accept_scope:
+                    async with trio.open_nursery() as accepting:
+                        for listener in self.listeners:
+                            accepting.start_soon(self._accept_loop, listener, connections)
+                        task_status.started(self)
+                await self._drain(connections)
+        finally:
+            for listener in self.listeners:
+                await trio.aclose_forcefully(listener)
+            self._closed.set()
+
+    async def _drain(self, connections: trio.Nursery) -> None:
+        self._closing = True
+        log.info("shutting down: %d connection(s) open", self._active)
+        for conn in list(self._connections):
+            conn.request_shutdown()
+        if self._active:
+            with trio.move_on_after(self.config.shutdown_timeout):
+                await self._all_idle.wait()
+        connections.cancel_scope.cancel()
+
+    async def _accept_loop(
+        self, listener: trio.abc.Listener[trio.abc.Stream], connections: trio.Nursery
+    ) -> None:
+        while True:
+            await self._slots.acquire()
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                self._slots.release()
+                if exc.errno not in _ACCEPT_CAPACITY_ERRNOS:
+                    raise
+                log.error("accept() failed (%s); retrying in %ss", exc, _ACCEPT_RETRY_DELAY)
+                await trio.sleep(_ACCEPT_RETRY_DELAY)
+                continue
+            except BaseException:
+                self._slots.release()
+                raise
+            self._active += 1
+            self._accepted += 1
+            connections.start_soon(self._handle_connection, stream)
+
+    async def _handle_connection(self, stream: trio.abc.Stream) -> None:
+        conn: HTTPConnection | None = None
+        try:
+            client = _peer_address(stream)
+            if self.ssl_context is not None:
+                tls = await self._tls_handshake(stream, client)
+                if tls is None:
+                    return
+                stream = tls
+            conn = HTTPConnection(stream, self.config, client=client, scheme=self.scheme)
+            self._connections.add(conn)
+            if self._closing:
+                conn.request_shutdown()
+            async with trio.open_nursery() as nursery:
+                try:
+                    await self._serve_http(conn, nursery)
+                except PeerGone as exc:
+                    log.debug("%s: peer gone: %s", client, exc)
+                finally:
+                    # Tasks the handlers started end with their connection.
+                    nursery.cancel_scope.cancel()
+        except Exception:
+            # Never let one connection take the server down.
+            log.exception("internal error on connection from %s", conn.client if conn else "?")
+        finally:
+            await trio.aclose_forcefully(stream)
+            if conn is not None:
+                self._connections.discard(conn)
+            self._active -= 1
+            self._slots.release()
+            if self._active == 0 and self._closing:
+                self._all_idle.set()
+
+    async def _tls_handshake(
+        self, stream: trio.abc.Stream, client: tuple[str, int] | None
+    ) -> trio.SSLStream[trio.abc.Stream] | None:
+        assert self.ssl_context is not None
+        tls = trio.SSLStream(stream, self.ssl_context, server_side=True, https_compatible=True)
+        with trio.move_on_after(self.config.tls_handshake_timeout) as scope:
+            try:
+                await tls.do_handshake()
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                log.info("%s: TLS handshake failed: %s", client, exc.__cause__ or exc)
+                return None
+        if scope.cancelled_caught:
+            log.info("%s: TLS handshake timed out", client)
+            return None
+        return tls
+
+    async def _serve_http(self, conn: HTTPConnection, nursery: trio.Nursery) -> None:
+        while True:
+            event = await conn.next_request()
+            if event is None:
+                return
+            request = conn.make_request(event, nursery)
+            started = time.perf_counter() if access_log.isEnabledFor(logging.INFO) else 0.0
+            response = await self._call_app(request)
+            if conn.switched:
+                return
+            try:
+                await conn.send_response(request, response)
+            except (PeerGone, trio.Cancelled):
+                raise
+            except Exception:
+                log.exception("failed while sending the response to %s %s", request.method, request.target)
+                return
+            if started:
+                _log_access(request, response, started)
+            if not await self._next_cycle(conn):
+                return
+
+    async def _next_cycle(self, conn: HTTPConnection) -> bool:
+        try:
+            return await conn.finish_cycle()
+        except HTTPError:
+            return False
+
+    async def _call_app(self, request: Request) -> Response:
+        try:
+            return await self.app(request)
+        except HTTPError as exc:
+            log.info("%s %s: %s", request.method, request.target, exc)
+            response = Response.error(exc.status, str(exc))
+            # The body may be half-read: this connection cannot be reused.
+            response.headers.append(("connection", "close"))
+            return response
+        except PeerGone:
+            raise
+        except Exception:
+            log.exception("handler for %s %s raised", request.method, request.target)
+            return Response.error(500)
+
+
+def _log_access(request: Request, response: Response, started: float) -> None:
+    body = response.body
+    size = str(len(body)) if isinstance(body, bytes) else "-"
+    client = f"{request.client[0]}:{request.client[1]}" if request.client else "-"
+    elapsed = (time.perf_counter() - started) * 1000
+    access_log.info(
+        '%s "%s %s HTTP/%s" %d %s %.1fms',
+        client, request.method, request.target, request.http_version,
+        response.status, size, elapsed,
+    )
+
+
+def _peer_address(stream: trio.abc.Stream) -> tuple[str, int] | None:
+    if isinstance(stream, trio.SocketStream):
+        try:
+            address = stream.socket.getpeername()
+        except OSError:
+            return None
+        if isinstance(address, tuple):
+            return (str(address[0]), int(address[1]))
+    return None
+
+
+async def open_listeners(
+    host: str | Sequence[str] | None, port: int, *, backlog: int
+) -> list[trio.SocketListener]:
+    """Bind TCP listeners on ``host`` (a name, a list of names, or ``None`` for all interfaces)."""
+    hosts: list[str | None] = [host] if host is None or isinstance(host, str) else list(host)
+    listeners: list[trio.SocketListener] = []
+    for name in hosts:
+        listeners.extend(await trio.open_tcp_listeners(port, host=name, backlog=backlog))
+    return listeners
+
+
+async def serve(
+    app: App,
+    host: str | Sequence[str] | None = "127.0.0.1",
+    port: int = 8000,
+    *,
+    config: ServerConfig | None = None,
+    listeners: Sequence[trio.abc.Listener[trio.abc.Stream]] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``app`` over HTTP/1.1 (and WebSocket upgrades) until cancelled or closed.
+
+    ``trio.run(serve, app, "127.0.0.1", 8000)`` runs forever;
+    ``server = await nursery.start(serve, app, "127.0.0.1", 0)`` returns the
+    :class:`Server` once bound (port 0 picks a free port: see ``server.port``).
+    ``host`` may be a list (several listeners) or ``None`` (every interface,
+    IPv4 and IPv6); ``listeners`` serves listeners the caller made instead.
+    """
+    config = config or ServerConfig()
+    if listeners is None:
+        listeners = await open_listeners(host, port, backlog=config.backlog)
+    server = Server(app, listeners, config=config, ssl_context=ssl_context)
+    await server.run(task_status=task_status)
+
