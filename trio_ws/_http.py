@@ -125,11 +125,12 @@ class HTTPConnection:
 
     # -- reading ---------------------------------------------------------------
 
-    async def _receive(self, deadline: float) -> bytes | bytearray | None:
+    async def _receive(self, deadline: float) -> bytes | None:
         """One read; ``None`` when the deadline passed first."""
         with trio.move_on_at(deadline):
             try:
-                return await self.stream.receive_some(self.config.receive_size)
+                data = await self.stream.receive_some(self.config.receive_size)
+                return data if type(data) is bytes else bytes(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 raise PeerGone(str(exc)) from exc
         return None
@@ -418,9 +419,7 @@ class HTTPConnection:
         h.start_next_cycle()
         return True
 
-    async def switch_protocols(
-        self, headers: Sequence[tuple[str, str]]
-    ) -> tuple[trio.abc.Stream, bytes]:
+    async def switch_protocols(self, headers: Sequence[tuple[str, str]]) -> tuple[trio.abc.Stream, bytes]:
         """Send ``101 Switching Protocols``; return the stream and the bytes after the head."""
         h = self.h11
         head = h11.InformationalResponse(status_code=101, headers=self._base_headers(headers))

@@ -59,11 +59,16 @@ def make_parser() -> argparse.ArgumentParser:
         "--keepalive-timeout", type=float, default=defaults.keepalive_timeout, metavar="SECONDS"
     )
     limits.add_argument(
-        "--shutdown-timeout", type=float, default=defaults.shutdown_timeout, metavar="SECONDS",
+        "--shutdown-timeout",
+        type=float,
+        default=defaults.shutdown_timeout,
+        metavar="SECONDS",
         help="grace period for in-flight requests on Ctrl-C/SIGTERM",
     )
     run.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"],
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
         help="logging level",
     )
     run.add_argument("--no-access-log", action="store_true", help="do not log a line per request")

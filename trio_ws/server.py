@@ -40,9 +40,7 @@ access_log = logging.getLogger("trio_ws.access")
 App = Callable[[Request], Awaitable[Response]]
 
 #: accept() errors that mean "out of resources right now": wait and retry.
-_ACCEPT_CAPACITY_ERRNOS = frozenset(
-    {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
-)
+_ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 _ACCEPT_RETRY_DELAY = 0.1
 
 
@@ -259,8 +257,13 @@ def _log_access(request: Request, response: Response, started: float) -> None:
     elapsed = (time.perf_counter() - started) * 1000
     access_log.info(
         '%s "%s %s HTTP/%s" %d %s %.1fms',
-        client, request.method, request.target, request.http_version,
-        response.status, size, elapsed,
+        client,
+        request.method,
+        request.target,
+        request.http_version,
+        response.status,
+        size,
+        elapsed,
     )
 
 
@@ -309,4 +312,3 @@ async def serve(
         listeners = await open_listeners(host, port, backlog=config.backlog)
     server = Server(app, listeners, config=config, ssl_context=ssl_context)
     await server.run(task_status=task_status)
-
