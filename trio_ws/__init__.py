@@ -22,6 +22,7 @@ from .exceptions import (
 )
 from .request import BodyProducer, BodySink, Request, Response
 from .server import Server, serve
+from .static import StaticFiles
 
 __version__ = "0.1.0"
 
@@ -45,6 +46,7 @@ __all__ = [
     "Response",
     "Server",
     "ServerConfig",
+    "StaticFiles",
     "TrioWSError",
     "serve",
 ]

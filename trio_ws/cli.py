@@ -20,6 +20,7 @@ from .app import App
 from .config import ServerConfig
 from .request import Request, Response
 from .server import serve
+from .static import StaticFiles
 
 __all__ = ["build_app", "main", "make_parser"]
 
@@ -72,12 +73,25 @@ def make_parser() -> argparse.ArgumentParser:
         help="logging level",
     )
     run.add_argument("--no-access-log", action="store_true", help="do not log a line per request")
+    files = run.add_argument_group("static files (with ROOT)")
+    files.add_argument("--cache-control", metavar="VALUE", help="Cache-Control for files, e.g. 'max-age=60'")
+    files.add_argument(
+        "--directory-listing", action="store_true", help="list directories that have no index.html"
+    )
     return parser
 
 
 def build_app(args: argparse.Namespace) -> App:
     """The application ``trio-ws serve`` runs for these arguments."""
     app = App()
+    if getattr(args, "root", None) is not None:
+        static = StaticFiles(
+            args.root,
+            cache_control=getattr(args, "cache_control", None),
+            directory_listing=getattr(args, "directory_listing", False),
+        )
+        app.mount("/", static)
+        return app
 
     async def placeholder(request: Request) -> Response:
         return Response.html(_PLACEHOLDER)
