@@ -137,6 +137,7 @@ _TYPE_OVERRIDES = {
     ".map": "application/json",
     ".webmanifest": "application/manifest+json",
     ".svg": "image/svg+xml",
+    ".xml": "application/xml",  # RFC 7303 §9.1 prefers it to text/xml
     ".wasm": "application/wasm",
     ".webm": "video/webm",
     ".mp4": "video/mp4",
