@@ -22,7 +22,7 @@ from trio_ws.request import Handler
 from trio_ws.sansio import conditional
 from trio_ws.static import DEFAULT_INLINE_LIMIT, content_type_for
 
-from .test_static_support import KINDS, Fetcher, Reply, parse_multipart, start_fetcher
+from .test_static_support import KINDS, Fetcher, parse_multipart, start_fetcher
 
 StartApp = Callable[[Handler], Awaitable[Fetcher]]
 
@@ -104,7 +104,8 @@ async def test_get_big_file(start: StartApp, tree: Path) -> None:
 async def test_etag_is_strong_and_changes_with_the_file(start: StartApp, tree: Path) -> None:
     fetch = await start(StaticFiles(tree))
     first = (await fetch("/hello.txt")).header("etag")
-    assert first is not None and first.startswith('"')
+    assert first is not None
+    assert first.startswith('"')
     (tree / "hello.txt").write_bytes(b"hello world?")  # same size, new mtime
     second = (await fetch("/hello.txt")).header("etag")
     assert second != first
@@ -224,7 +225,8 @@ async def test_if_modified_since(start: StartApp, tree: Path) -> None:
     assert (await fetch("/ten_k.bin", headers=[("if-modified-since", later)])).status == 304
     earlier = conditional.format_http_date(OLD - 1)
     reply = await fetch("/ten_k.bin", headers=[("if-modified-since", earlier)])
-    assert reply.status == 200 and reply.body == TEN_K
+    assert reply.status == 200
+    assert reply.body == TEN_K
     # §13.1.3: If-None-Match present → If-Modified-Since ignored.
     mixed = [("if-none-match", '"other"'), ("if-modified-since", last_modified)]
     assert (await fetch("/ten_k.bin", headers=mixed)).status == 200
@@ -353,7 +355,8 @@ async def test_unparseable_range_is_ignored(start: StartApp, tree: Path, value: 
 async def test_range_caps_degrade_to_200(start: StartApp, tree: Path) -> None:
     capped = await start(StaticFiles(tree, max_ranges=2))
     reply = await capped("/ten_k.bin", headers=[("range", "bytes=0-1,10-11,20-21")])
-    assert reply.status == 200 and reply.body == TEN_K
+    assert reply.status == 200
+    assert reply.body == TEN_K
     assert (await capped("/ten_k.bin", headers=[("range", "bytes=0-1,10-11")])).status == 206
     disabled = await start(StaticFiles(tree, max_ranges=0))
     assert (await disabled("/ten_k.bin", headers=[("range", "bytes=0-1")])).status == 200
@@ -391,11 +394,13 @@ async def test_if_range_date_of_a_fresh_file_is_weak(start: StartApp, tree: Path
 async def test_empty_file(start: StartApp, tree: Path, inline: int) -> None:
     fetch = await start(StaticFiles(tree, inline_limit=inline))
     reply = await fetch("/empty.txt")
-    assert reply.status == 200 and reply.body == b""
+    assert reply.status == 200
+    assert reply.body == b""
     assert reply.header("content-length") == "0"
     for value in ("bytes=0-", "bytes=-5", "bytes=5-"):
         reply = await fetch("/empty.txt", headers=[("range", value)])
-        assert reply.status == 200 and reply.body == b""
+        assert reply.status == 200
+        assert reply.body == b""
 
 
 async def test_one_byte_file(start: StartApp, tree: Path, inline: int) -> None:
@@ -403,7 +408,8 @@ async def test_one_byte_file(start: StartApp, tree: Path, inline: int) -> None:
     assert (await fetch("/one.bin")).body == b"x"
     for value in ("bytes=0-0", "bytes=-1", "bytes=0-", "bytes=-100", "bytes=0-5"):
         reply = await fetch("/one.bin", headers=[("range", value)])
-        assert reply.status == 206 and reply.body == b"x", value
+        assert reply.status == 206, value
+        assert reply.body == b"x"
         assert reply.header("content-range") == "bytes 0-0/1"
     reply = await fetch("/one.bin", headers=[("range", "bytes=1-")])
     assert reply.status == 416
@@ -444,7 +450,8 @@ async def test_file_over_4_gib(start: StartApp, tmp_path: Path) -> None:
 async def test_index_and_redirects(start: StartApp, tree: Path) -> None:
     fetch = await start(StaticFiles(tree))
     root = await fetch("/")
-    assert root.status == 200 and root.body == b"<h1>home</h1>\n"
+    assert root.status == 200
+    assert root.body == b"<h1>home</h1>\n"
     assert root.header("content-type") == "text/html; charset=utf-8"
     inner = await fetch("/sub/inner")
     assert inner.status == 301
@@ -463,7 +470,8 @@ async def test_mounted_under_a_prefix(start: StartApp, tree: Path) -> None:
     fetch = await start(app)
     assert (await fetch("/static/hello.txt")).body == b"hello world\n"
     top = await fetch("/static?x=1")
-    assert top.status == 301 and top.header("location") == "/static/?x=1"
+    assert top.status == 301
+    assert top.header("location") == "/static/?x=1"
     assert (await fetch("/static/")).body == b"<h1>home</h1>\n"
     sub = await fetch("/static/sub/inner")
     assert sub.header("location") == "/static/sub/inner/"
@@ -485,7 +493,8 @@ async def test_index_can_be_changed_or_disabled(start: StartApp, tree: Path) -> 
     (tree / "sub" / "home.txt").write_bytes(b"home!")
     fetch = await start(StaticFiles(tree, index="home.txt"))
     reply = await fetch("/sub/")
-    assert reply.body == b"home!" and reply.header("content-type") == "text/plain; charset=utf-8"
+    assert reply.body == b"home!"
+    assert reply.header("content-type") == "text/plain; charset=utf-8"
     assert (await fetch("/")).status == 404
     none = await start(StaticFiles(tree, index=None, directory_listing=True))
     assert b"index.html" in (await none("/")).body
@@ -510,7 +519,8 @@ async def test_directory_listing(start: StartApp, tree: Path) -> None:
     assert "&lt;script&gt;&amp;&quot;x&#x27;.txt" in page
     assert 'href="%3Cscript%3E%26%22x%27.txt"' in page
     assert 'href="caf%C3%A9%20%231.txt"' in page
-    assert 'href="inner/"' in page and "inner/</a>" in page
+    assert 'href="inner/"' in page
+    assert "inner/</a>" in page
     assert "inside-link" in page
     assert "outside-link" not in page
     assert "Index of /sub/" in page
@@ -528,4 +538,5 @@ async def test_undecodable_file_name(start: StartApp, tree: Path) -> None:
     fetch = await start(StaticFiles(tree, directory_listing=True, index=None))
     assert (await fetch("/raw%FF.bin")).body == b"raw"
     page = (await fetch("/")).body.decode()
-    assert 'href="raw%FF.bin"' in page and "raw\ufffd.bin" in page
+    assert 'href="raw%FF.bin"' in page
+    assert "raw\ufffd.bin" in page

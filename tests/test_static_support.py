@@ -70,7 +70,7 @@ async def _h11_exchange(stream: trio.abc.Stream, method: str, target: str, heade
     while True:
         event = conn.next_event()
         if event is h11.NEED_DATA:
-            conn.receive_data(await stream.receive_some(65536))
+            conn.receive_data(bytes(await stream.receive_some(65536)))
             continue
         if isinstance(event, h11.Response):
             response = event
@@ -185,7 +185,8 @@ def parse_multipart(reply: Reply) -> list[tuple[list[tuple[str, str]], bytes]]:
     the first delimiter, the close delimiter last, nothing after it.
     """
     ctype = reply.header("content-type")
-    assert ctype is not None and ctype.startswith("multipart/byteranges; boundary=")
+    assert ctype is not None
+    assert ctype.startswith("multipart/byteranges; boundary=")
     boundary = ctype.split("boundary=", 1)[1].strip('"').encode("ascii")
     body = reply.body
     close = b"\r\n--" + boundary + b"--\r\n"
