@@ -379,11 +379,14 @@ class StaticFiles:
             if response is not None:
                 return response
             # The file changed between stat and open (replaced by a rename, say):
-            # start over once with what is there now.
-            found = self._resolve(path, ())
-            if found is None or not stat.S_ISREG(found[1].st_mode):
+            # start over once with what is there now. ``path`` is fully resolved,
+            # so lstat: a symlink appearing there now is a race, and not served.
+            try:
+                st = os.lstat(path)
+            except OSError:
                 return Response.error(404)
-            st = found[1]
+            if not stat.S_ISREG(st.st_mode):
+                return Response.error(404)
         response = Response.error(503, "the file is changing; try again")
         response.headers.append(("retry-after", "1"))
         return response
@@ -435,8 +438,16 @@ class StaticFiles:
             trailer = plan.trailer
             out[0] = ("content-type", plan.content_type)
         if request.method == "HEAD" or size > self.inline_limit:
+            # The producer opens the file only when the body is sent; check now
+            # that it will be able to, so that an unreadable file is a 404 for
+            # GET and HEAD alike rather than a connection cut after a 200 head.
+            if not os.access(path, os.R_OK):
+                return Response.error(404)
             return Response(status, FileBody(path, st, pieces, trailer), headers=out)
-        data = _read_small(path, st)
+        try:
+            data = _read_small(path, st)
+        except OSError:
+            return Response.error(404)  # gone, unreadable, or a symlink now
         if data is None:
             return None
         if status == 200:
@@ -508,10 +519,7 @@ def _printable(name: str) -> str:
 
 def _read_small(path: str, expected: os.stat_result) -> bytes | None:
     """The whole (small) file, or ``None`` if it is no longer the one ``expected`` describes."""
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except OSError:
-        return None
+    fd = os.open(path, _OPEN_FLAGS)
     try:
         if not _same_file(os.fstat(fd), expected):
             return None
