@@ -1,0 +1,97 @@
+"""The seed's two curl commands, run with the real curl against the real server.
+
+From the libwebsockets ranges commit (RFC 7233 support)::
+
+    curl -s -r 64-95        http://localhost:7681/libwebsockets.org-logo.png | hexdump -C
+    curl -s -r 64-95,128-143 http://localhost:7681/libwebsockets.org-logo.png | hexdump -C
+
+The logo there is 7029 bytes; ours is 7029 random bytes under the same name,
+served the way ``trio-ws serve ROOT`` serves it (``cli.build_app``). The single
+range must come back byte for byte; the multipart body is parsed and each
+part compared, along with the head curl dumped (``-D``).
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+import trio
+
+import trio_ws
+from trio_ws.cli import build_app, make_parser
+from trio_ws.server import Server
+
+from .test_static_support import TIMEOUT, parse_multipart, parse_raw_response
+
+CURL = shutil.which("curl")
+pytestmark = pytest.mark.skipif(CURL is None, reason="the curl binary is not installed")
+
+LOGO = random.Random(7029).randbytes(7029)
+NAME = "libwebsockets.org-logo.png"
+
+
+@pytest.fixture
+async def url(tmp_path: Path, nursery: trio.Nursery) -> str:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / NAME).write_bytes(LOGO)
+    args = make_parser().parse_args(["serve", str(root), "--cache-control", "private, max-age=60"])
+    server: Server = await nursery.start(functools.partial(trio_ws.serve, build_app(args), "127.0.0.1", 0))
+    return f"http://127.0.0.1:{server.port}/{NAME}"
+
+
+async def curl(*args: str) -> bytes:
+    assert CURL is not None
+    with trio.fail_after(TIMEOUT):
+        done = await trio.run_process([CURL, "-s", "--max-time", "5", *args], capture_stdout=True)
+    return bytes(done.stdout)
+
+
+async def test_curl_single_range(url: str, tmp_path: Path) -> None:
+    heads = tmp_path / "head.txt"
+    body = await curl("-r", "64-95", "-D", str(heads), url)
+    assert body == LOGO[64:96]
+    head = parse_raw_response(heads.read_bytes().split(b"\r\n\r\n")[0] + b"\r\n\r\n", head_only=True)
+    assert head.status == 206
+    assert head.header("content-range") == "bytes 64-95/7029"
+    assert head.header("content-length") == "32"
+    assert head.header("content-type") == "image/png"
+    assert head.header("accept-ranges") == "bytes"
+    assert head.header("cache-control") == "private, max-age=60"
+
+
+async def test_curl_multipart(url: str, tmp_path: Path) -> None:
+    heads = tmp_path / "head.txt"
+    body = await curl("-r", "64-95,128-143", "-D", str(heads), url)
+    head = parse_raw_response(heads.read_bytes().split(b"\r\n\r\n")[0] + b"\r\n\r\n", head_only=True)
+    assert head.status == 206
+    assert head.header("content-length") == str(len(body))
+    head.body = body
+    parts = parse_multipart(head)
+    assert [dict(headers) for headers, _ in parts] == [
+        {"content-type": "image/png", "content-range": "bytes 64-95/7029"},
+        {"content-type": "image/png", "content-range": "bytes 128-143/7029"},
+    ]
+    assert [data for _, data in parts] == [LOGO[64:96], LOGO[128:144]]
+
+
+async def test_curl_whole_file_head_and_conditional(url: str, tmp_path: Path) -> None:
+    assert await curl(url) == LOGO
+    heads = tmp_path / "head.txt"
+    assert await curl("-I", "-D", str(heads), url) == heads.read_bytes()
+    head = parse_raw_response(heads.read_bytes(), head_only=True)
+    assert head.header("content-length") == "7029"
+    etag = head.header("etag")
+    assert etag is not None
+    # A revalidation with the ETag just received → 304.
+    code = await curl("-o", "/dev/null", "-w", "%{http_code}", "-H", f"If-None-Match: {etag}", url)
+    assert code == b"304"
+    # A resumed download (-C): Range from the end of what is already there.
+    partial = tmp_path / "partial.png"
+    partial.write_bytes(LOGO[:5000])
+    await curl("-C", "-", "-o", str(partial), url)
+    assert partial.read_bytes() == LOGO
