@@ -14,9 +14,11 @@ part compared, along with the head curl dumped (``-D``).
 from __future__ import annotations
 
 import functools
+import importlib.util
 import random
 import shutil
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import trio
@@ -95,3 +97,44 @@ async def test_curl_whole_file_head_and_conditional(url: str, tmp_path: Path) ->
     partial.write_bytes(LOGO[:5000])
     await curl("-C", "-", "-o", str(partial), url)
     assert partial.read_bytes() == LOGO
+
+
+def _load_example() -> ModuleType:
+    path = Path(__file__).resolve().parents[1] / "examples" / "static_files.py"
+    spec = importlib.util.spec_from_file_location("static_files_example", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _hexdump_bytes(block: str) -> bytes:
+    """The bytes a ``hexdump -C`` listing shows."""
+    data = bytearray()
+    for line in block.splitlines():
+        fields = line.strip().split("  ")
+        if len(fields) > 1:
+            data += bytes.fromhex(" ".join(fields[1:3]))
+    return bytes(data)
+
+
+async def test_example_docstring_is_what_curl_prints(nursery: trio.Nursery) -> None:
+    example = _load_example()
+    root = example.make_demo_root()
+    try:
+        server: Server = await nursery.start(
+            functools.partial(trio_ws.serve, example.make_app(root), "127.0.0.1", 0)
+        )
+        url = f"http://127.0.0.1:{server.port}/{example.DEMO_NAME}"
+        doc = example.__doc__
+        assert doc is not None
+        single_doc = doc.split("hexdump -C\n", 1)[1].split("\n\n", 1)[0]
+        assert await curl("-r", "64-95", url) == _hexdump_bytes(single_doc)
+        multi_doc = _hexdump_bytes(doc.split("hexdump -C\n", 2)[2].split("\n\n", 1)[0])
+        multi = await curl("-r", "64-95,128-143", url)
+        boundary = multi[4:36]
+        assert len(multi) == len(multi_doc) == 286
+        assert multi == multi_doc.replace(multi_doc[4:36], boundary)
+    finally:
+        shutil.rmtree(root)
