@@ -94,6 +94,7 @@ Range for GET only; we read HEAD as "GET without the body".)
 
 from __future__ import annotations
 
+import functools
 import html
 import mimetypes
 import os
@@ -123,6 +124,7 @@ _OPEN_FLAGS = (
 )
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _DRIVE = re.compile(r"[A-Za-z]:")
+_DOT_SEGMENTS = frozenset({"", ".", ".."})
 
 # -- Content-Type -----------------------------------------------------------------
 
@@ -220,19 +222,22 @@ def split_path(request: Request) -> list[str] | None:
         if sub[0] != "/":
             return None  # "*", absolute-form, or a prefix that ends mid-segment
         sub = sub[1:]
-    if "%" in sub and _BAD_ESCAPE.search(sub):
-        return None
-    raw = unquote_to_bytes(sub)
-    if b"\x00" in raw or b"\\" in raw:
-        return None
-    segments = os.fsdecode(raw).split("/")
-    for index, segment in enumerate(segments):
-        if segment in ("", ".", ".."):
-            # Only the final segment may be empty: "dir/" or the root itself.
-            if segment or index != len(segments) - 1:
-                return None
-        elif _DRIVE.match(segment):
+    if "%" in sub:
+        if _BAD_ESCAPE.search(sub):
             return None
+        text = os.fsdecode(unquote_to_bytes(sub))  # the one and only decoding
+    else:
+        text = sub
+    if "\x00" in text or "\\" in text:
+        return None
+    segments = text.split("/")
+    last = len(segments) - 1
+    for index, segment in enumerate(segments):
+        # "." and ".." never; "" only as the final segment ("dir/", or the root).
+        if segment in _DOT_SEGMENTS and (segment or index != last):
+            return None
+    if ":" in text and any(_DRIVE.match(segment) for segment in segments):
+        return None
     return segments
 
 
@@ -394,7 +399,7 @@ class StaticFiles:
     def _validators(self, st: os.stat_result) -> tuple[str, int, list[tuple[str, str]]]:
         etag = conditional.make_etag(st.st_size, st.st_mtime_ns, st.st_ino)
         mtime = st.st_mtime_ns // 1_000_000_000
-        headers = [("etag", etag), ("last-modified", conditional.format_http_date(mtime))]
+        headers = [("etag", etag), ("last-modified", _http_date(mtime))]
         if self.cache_control is not None:
             headers.append(("cache-control", self.cache_control))
         return etag, mtime, headers
@@ -510,6 +515,12 @@ class StaticFiles:
             lines.append(f'<li><a href="{html.escape(href)}">{html.escape(_printable(name))}{slash}</a></li>')
         lines.append("</ul></body></html>\n")
         return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=1024)
+def _http_date(seconds: int) -> str:
+    """Last-Modified text; memoised (a pure function of ``seconds``, never stale)."""
+    return conditional.format_http_date(seconds)
 
 
 def _printable(name: str) -> str:
