@@ -145,6 +145,7 @@ class WebSocketProtocol:
         "_decoder",
         "_extensions",
         "_fragments",
+        "_in_frame",
         "_input_closed",
         "_mask_source",
         "_max_message_size",
@@ -199,6 +200,7 @@ class WebSocketProtocol:
         self._out = bytearray()
         self._decoder = Utf8Decoder()
         self._msg_header: FrameHeader | None = None  # first frame of the incoming message
+        self._in_frame = False  # the last data piece left part of its frame to come
         self._msg_binary = False
         self._msg_parts: list[bytes] | list[str] = []
         self._msg_size = 0  # wire payload bytes of the incoming message
@@ -254,8 +256,9 @@ class WebSocketProtocol:
 
     def _on_data(self, header: FrameHeader, payload: bytes, left: int, events: list[Event]) -> None:
         """Handle a piece of a data frame: sequencing, limits, assembly (§5.4, §5.6)."""
-        if len(payload) + left == header.length:  # the frame's first piece
+        if not self._in_frame:  # the frame's first piece
             self._start_frame(header)
+        self._in_frame = left > 0
         msg = self._msg_header
         assert msg is not None
         end = header.fin and not left

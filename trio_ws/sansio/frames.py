@@ -11,8 +11,10 @@ returns a generator of *pieces* ``(header, payload, frame_bytes_left)``:
   ``frame_bytes_left`` says how much of the frame is still to come;
 * the first piece of a frame is yielded as soon as its *header* is complete
   (possibly with an empty payload), so limits are checked from the header before
-  any payload is committed to memory (the caller recognises a first piece by
-  ``len(payload) + frame_bytes_left == header.length``);
+  any payload is committed to memory;
+* the pieces of one frame are consecutive: after a piece with
+  ``frame_bytes_left > 0`` comes the next piece of the same frame, so a caller
+  knows a frame's first piece as the one following a piece with nothing left;
 * a control frame (payload at most 125 bytes, §5.5) is yielded whole.
 
 Payloads come out unmasked.  Frame-level rules (§5.2) are enforced here and break
