@@ -97,8 +97,8 @@ HEAD and Range
 HEAD answers exactly as GET would, Range included (same status, Content-Length,
 Content-Range), without a body: RFC 9110 §9.3.2 says a HEAD response SHOULD carry
 the header fields GET would, and nginx does the same (its range filter never
-looks at the method). (§14.2 defines
-Range for GET only; we read HEAD as "GET without the body".)
+looks at the method). §14.2 defines Range for GET only; we read HEAD as "GET
+without the body", which is what a client probing a range with HEAD expects.
 """
 
 from __future__ import annotations
