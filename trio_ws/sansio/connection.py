@@ -400,7 +400,7 @@ class WebSocketProtocol:
         """Bytes of a text frame; ``fin=False`` starts or continues a fragmented message."""
         return self._send_data(_TEXT, data.encode("utf-8"), fin)
 
-    def send_binary(self, data: bytes, *, fin: bool = True) -> bytes:
+    def send_binary(self, data: bytes | bytearray | memoryview, *, fin: bool = True) -> bytes:
         """Bytes of a binary frame; ``fin=False`` starts or continues a fragmented message."""
         return self._send_data(_BINARY, bytes(data), fin)
 
@@ -423,18 +423,18 @@ class WebSocketProtocol:
         self._send_opcode = None if fin else opcode
         return self._frame(wire_op, payload, fin=fin, rsv=rsv)
 
-    def _control_payload(self, payload: bytes) -> bytes:
+    def _control_payload(self, payload: bytes | bytearray | memoryview) -> bytes:
         self._check_open()
         payload = bytes(payload)
         if len(payload) > MAX_CONTROL_PAYLOAD:
             raise LocalProtocolError(f"control frame payload over {MAX_CONTROL_PAYLOAD} bytes")  # §5.5
         return payload
 
-    def send_ping(self, payload: bytes = b"") -> bytes:
+    def send_ping(self, payload: bytes | bytearray | memoryview = b"") -> bytes:
         """Bytes of a Ping frame (§5.5.2); at most 125 bytes of payload."""
         return self._frame(_PING, self._control_payload(payload))
 
-    def send_pong(self, payload: bytes = b"") -> bytes:
+    def send_pong(self, payload: bytes | bytearray | memoryview = b"") -> bytes:
         """Bytes of an unsolicited Pong frame (§5.5.3, a heartbeat)."""
         return self._frame(_PONG, self._control_payload(payload))
 
