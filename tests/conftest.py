@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import socket
 import struct
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 
 import h11
@@ -168,7 +169,7 @@ class H11Client:
 
     @classmethod
     async def connect(cls, port: int, host: str = "127.0.0.1") -> H11Client:
-        return cls(await trio.open_tcp_stream(host, port))
+        return cls(await connect(port, host))
 
     async def send(self, *events: h11.Event) -> None:
         data = b"".join(self.h11.send(event) or b"" for event in events)
@@ -270,11 +271,33 @@ async def read_until_eof(stream: trio.abc.Stream, timeout: float = DEADLINE) -> 
     return bytes(out)
 
 
+#: Client sockets opened by the current test; closed by ``_close_client_sockets``.
+_open_sockets: list[trio.SocketStream] = []
+
+
+async def connect(port: int, host: str = "127.0.0.1") -> trio.SocketStream:
+    """A TCP connection that is closed at the end of the test even if the test fails."""
+    stream = await trio.open_tcp_stream(host, port)
+    _open_sockets.append(stream)
+    return stream
+
+
+@pytest.fixture(autouse=True)
+def _close_client_sockets() -> Iterator[None]:
+    yield
+    while _open_sockets:
+        sock = _open_sockets.pop().socket
+        if sock.fileno() == -1:
+            continue
+        # Outside trio.run, trio's close() cannot notify the run loop: close the fd.
+        os.close(sock.detach())
+
+
 async def raw_exchange(
     port: int, data: bytes, *, half_close: bool = False, host: str = "127.0.0.1"
 ) -> bytes:
     """Send raw ``data`` on a fresh connection and return all bytes until the server closes."""
-    stream = await trio.open_tcp_stream(host, port)
+    stream = await connect(port, host)
     try:
         await stream.send_all(data)
         if half_close:
@@ -343,3 +366,19 @@ def server_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 def assert_no_errors(caplog: pytest.LogCaptureFixture) -> None:
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert not errors, [r.getMessage() for r in errors]
+
+
+@asynccontextmanager
+async def open_client(port: int, host: str = "127.0.0.1") -> AsyncIterator[H11Client]:
+    """An :class:`H11Client` that is closed however the block ends."""
+    client = await H11Client.connect(port, host)
+    try:
+        yield client
+    finally:
+        await client.stream.aclose()
+
+
+def closes(response: SimpleResponse) -> bool:
+    """The response announces ``Connection: close`` (RFC 9112 §9.6)."""
+    value = response.header("connection") or ""
+    return "close" in [token.strip().lower() for token in value.split(",")]

@@ -13,7 +13,7 @@ import trio_ws
 from trio_ws import App, Server, ServerConfig
 from trio_ws.server import open_listeners
 
-from .conftest import DEADLINE, H11Client, close_listeners, get_ok, parse_responses, raw_exchange, read_until_eof, running
+from .conftest import DEADLINE, H11Client, close_listeners, connect, get_ok, parse_responses, raw_exchange, read_until_eof, running
 
 
 def _has_ipv6() -> bool:
@@ -273,7 +273,7 @@ async def test_connection_close_from_client_is_honoured(app: App) -> None:
 async def test_eof_between_requests_ends_quietly(app: App, caplog: pytest.LogCaptureFixture) -> None:
     with trio.fail_after(DEADLINE):
         async with running(app) as server:
-            stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+            stream = await connect(server.port)
             await stream.send_eof()
             assert await read_until_eof(stream) == b""
             await stream.aclose()
