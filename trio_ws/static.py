@@ -119,7 +119,7 @@ import trio
 from .request import BodySink, Request, Response
 from .sansio import conditional, ranges
 
-__all__ = ["StaticFiles", "content_type_for", "split_path"]
+__all__ = ["DEFAULT_INLINE_LIMIT", "FileBody", "StaticFiles", "content_type_for", "split_path"]
 
 #: Files up to this size are read in the handler and sent with the head in one write.
 DEFAULT_INLINE_LIMIT = 64 * 1024
