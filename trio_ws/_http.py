@@ -159,6 +159,7 @@ class HTTPConnection:
                 if started:
                     data = await self._receive(deadline)
                 else:
+                    data = None  # stays None when request_shutdown() cancels the idle read
                     with trio.CancelScope() as self._idle_scope:
                         data = await self._receive(deadline)
                     self._idle_scope = None
