@@ -248,7 +248,7 @@ class WebSocketProtocol:
                     events.append(TextMessage(decode_utf8(payload)))
                 elif op == _BINARY:
                     events.append(BytesMessage(payload))
-                else:
+                else:  # §5.4: a continuation frame needs a message to continue
                     raise RemoteProtocolError("continuation frame outside a message")
         except RemoteProtocolError as exc:
             self._fail_on(exc)

@@ -22,8 +22,8 @@ the generator with :class:`~trio_ws.exceptions.RemoteProtocolError` carrying the
 close code; pieces yielded before the bad frame stay valid.  Message-level rules
 (continuations, UTF-8, close payloads, message size) belong to ``connection.py``.
 
-The generator must be driven to exhaustion (or abandoned for good after an
-error): it owns the buffer while it runs.
+The generator may be abandoned at any ``yield`` (the caller stops at a Close or an
+error): whatever it has not yielded stays in the buffer for the next ``feed()``.
 """
 
 from __future__ import annotations
@@ -90,6 +90,8 @@ _HDR2 = struct.Struct("!BB")
 _HDR4 = struct.Struct("!BBH")
 _HDR10 = struct.Struct("!BBQ")
 _unpack_u16 = _U16.unpack_from
+#: Payloads at least this long are copied out of the buffer through a memoryview.
+_VIEW_THRESHOLD = 2048
 _unpack_u64 = struct.Struct("!Q").unpack_from
 
 
@@ -344,10 +346,11 @@ class FrameParser:
 
     @staticmethod
     def _unmask(buf: bytearray, start: int, length: int, mask: bytes | None) -> bytes:
-        if mask is None:
-            return bytes(buf[start : start + length])
-        with memoryview(buf) as view, view[start : start + length] as part:
-            return apply_mask(part, mask)
+        if length < _VIEW_THRESHOLD:  # slicing a small copy beats setting up views
+            part = buf[start : start + length]
+            return bytes(part) if mask is None else apply_mask(part, mask)
+        with memoryview(buf) as view, view[start : start + length] as part_view:
+            return bytes(part_view) if mask is None else apply_mask(part_view, mask)
 
     def _parse_header(self, buf: bytearray, pos: int) -> FrameHeader:
         """Parse and validate the (complete) frame header at ``buf[pos:]`` (§5.2)."""
