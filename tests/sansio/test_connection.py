@@ -835,3 +835,49 @@ def test_any_split_any_direction(
     assert pongs == [d for k, d, _ in messages if k == "ping"]
     assert receiver.state is State.CLOSED
     assert receiver.closed_cleanly
+
+
+# --- an independent oracle: wsproto's frame layer as the peer ----------------------------------
+
+
+class TestOracleWsproto:
+    def test_wsproto_client_to_our_server(self) -> None:
+        from wsproto.frame_protocol import FrameProtocol
+
+        peer = FrameProtocol(client=True, extensions=[])
+        data = peer.send_data("héllo", fin=True) + peer.send_data(b"\x00\x01", fin=False)
+        data += peer.ping(b"p") + peer.send_data(b"\x02" * 70000, fin=True) + peer.close(1001, "bye")
+        out = run(Role.SERVER, bytes(data))
+        assert out.events == [
+            TextMessage("héllo"),
+            Ping(b"p"),
+            BytesMessage(b"\x00\x01" + b"\x02" * 70000),
+            CloseReceived(1001, "bye"),
+        ]
+
+    @pytest.mark.parametrize("role", ROLES)
+    def test_our_frames_parse_in_wsproto(self, role: Role) -> None:
+        from wsproto.frame_protocol import FrameProtocol
+        from wsproto.frame_protocol import Opcode as WOpcode
+
+        ours = make(role)
+        peer = FrameProtocol(client=role is Role.SERVER, extensions=[])
+        data = ours.send_text("κ" * 100, fin=False) + ours.send_ping(b"hb") + ours.send_text("end")
+        data += ours.send_binary(bytes(70000)) + ours.send_close(1000, "done")
+        peer.receive_bytes(data)
+        got: list[object] = []
+        for f in peer.received_frames():
+            payload: object = f.payload
+            if isinstance(payload, tuple):  # a Close: (code, reason)
+                payload = (int(payload[0]), payload[1])
+            elif isinstance(payload, bytearray):
+                payload = bytes(payload)
+            got.append((f.opcode, payload, f.message_finished))
+        # wsproto labels a continuation frame with its message's opcode.
+        assert got == [
+            (WOpcode.TEXT, "κ" * 100, False),
+            (WOpcode.PING, b"hb", True),
+            (WOpcode.TEXT, "end", True),
+            (WOpcode.BINARY, bytes(70000), True),
+            (WOpcode.CLOSE, (1000, "done"), True),
+        ]
