@@ -161,6 +161,9 @@ class Request:
         self.method = method
         self.target = target.decode("ascii", "replace")
         raw_path, _, query = self.target.partition("?")
+        if not raw_path.startswith("/") and "://" in raw_path:
+            # absolute-form (RFC 9112 §3.2.2): a server MUST accept it; route on its path.
+            raw_path = "/" + raw_path.partition("://")[2].partition("/")[2]
         self.raw_path = raw_path
         self.query = query
         self.headers = headers

@@ -115,6 +115,7 @@ class Server:
         """Accept and serve until :meth:`aclose`; ``task_status.started(self)`` once listening."""
         try:
             async with trio.open_nursery() as connections:
+                connections.start_soon(self._sweep)
                 with self._accept_scope:
                     async with trio.open_nursery() as accepting:
                         for listener in self.listeners:
@@ -135,6 +136,32 @@ class Server:
             with trio.move_on_after(self.config.shutdown_timeout):
                 await self._all_idle.wait()
         connections.cancel_scope.cancel()
+
+    async def _sweep(self) -> None:
+        """Expire connections whose deadline passed (see ``_http``'s theory of operation)."""
+        cfg = self.config
+        interval = max(
+            0.01, min(0.5, cfg.header_timeout / 4, cfg.keepalive_timeout / 4, cfg.send_timeout / 4)
+        )
+        while True:
+            await trio.sleep(interval)
+            now = trio.current_time()
+            for conn in self._connections:
+                if conn.deadline <= now:
+                    conn.expire()
+
+    async def serve_stream(self, stream: trio.abc.Stream) -> None:
+        """Serve one already-connected stream as if it had been accepted.
+
+        For streams that do not come from a listener, e.g. one end of
+        ``trio.testing.memory_stream_pair()``; the server must be running
+        (timeouts are enforced by its sweeper). Waits for a free connection
+        slot first, and returns when the connection has ended.
+        """
+        await self._slots.acquire()
+        self._active += 1
+        self._accepted += 1
+        await self._handle_connection(stream)
 
     async def _accept_loop(
         self, listener: trio.abc.Listener[trio.abc.Stream], connections: trio.Nursery
@@ -172,7 +199,10 @@ class Server:
                 conn.request_shutdown()
             async with trio.open_nursery() as nursery:
                 try:
-                    await self._serve_http(conn, nursery)
+                    with conn.scope:
+                        await self._serve_http(conn, nursery)
+                    if conn.expired_phase is not None:
+                        await conn.handle_expiry()
                 except PeerGone as exc:
                     log.debug("%s: peer gone: %s", client, exc)
                 finally:
@@ -220,6 +250,11 @@ class Server:
                 await conn.send_response(request, response)
             except (PeerGone, trio.Cancelled):
                 raise
+            except OSError as exc:
+                # e.g. a file that shrank while it was being sent: the
+                # connection closes rather than send a wrong length.
+                log.info("%s %s: response aborted: %s", request.method, request.target, exc)
+                return
             except Exception:
                 log.exception("failed while sending the response to %s %s", request.method, request.target)
                 return
@@ -252,7 +287,11 @@ class Server:
 
 def _log_access(request: Request, response: Response, started: float) -> None:
     body = response.body
-    size = str(len(body)) if isinstance(body, bytes) else "-"
+    if isinstance(body, bytes):
+        size = str(len(body))
+    else:
+        length = getattr(body, "length", None)
+        size = "-" if length is None else str(length)
     client = f"{request.client[0]}:{request.client[1]}" if request.client else "-"
     elapsed = (time.perf_counter() - started) * 1000
     access_log.info(
