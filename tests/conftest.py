@@ -185,7 +185,9 @@ class H11Client:
         http_version: str = "1.1",
     ) -> None:
         header_list = [("host", "test"), *headers]
-        if body is not None and not any(n.lower() in ("content-length", "transfer-encoding") for n, _ in header_list):
+        if body is not None and not any(
+            n.lower() in ("content-length", "transfer-encoding") for n, _ in header_list
+        ):
             header_list.append(("content-length", str(len(body))))
         request = h11.Request(method=method, target=target, headers=header_list, http_version=http_version)
         events: list[h11.Event] = [request]
@@ -195,13 +197,14 @@ class H11Client:
             events.append(h11.EndOfMessage())
         await self.send(*events)
 
-    async def next_event(self) -> h11.Event | type[h11.PAUSED]:
+    async def next_event(self) -> object:
+        """The next h11 event (or ``h11.PAUSED``), reading as needed."""
         with trio.fail_after(DEADLINE):
             while True:
                 event = self.h11.next_event()
                 if event is not h11.NEED_DATA:
                     return event
-                self.h11.receive_data(await self.stream.receive_some(RECEIVE_SIZE))
+                self.h11.receive_data(bytes(await self.stream.receive_some(RECEIVE_SIZE)))
 
     async def read_head(self) -> h11.Response:
         while True:
@@ -219,6 +222,16 @@ class H11Client:
             event = await self.next_event()
             if isinstance(event, h11.EndOfMessage):
                 return SimpleResponse(head.status_code, list(head.headers), b"".join(chunks))
+            assert isinstance(event, h11.Data), event
+            chunks.append(bytes(event.data))
+
+    async def read_rest(self) -> bytes:
+        """The rest of the current response body (raises if the server cuts it short)."""
+        chunks: list[bytes] = []
+        while True:
+            event = await self.next_event()
+            if isinstance(event, h11.EndOfMessage):
+                return b"".join(chunks)
             assert isinstance(event, h11.Data), event
             chunks.append(bytes(event.data))
 
@@ -246,7 +259,7 @@ class H11Client:
         await self.stream.aclose()
 
 
-async def at_eof(stream: trio.abc.Stream, timeout: float = DEADLINE) -> bool:
+async def at_eof(stream: trio.abc.ReceiveStream, timeout: float = DEADLINE) -> bool:
     """Read until EOF; True on EOF/reset, False if data arrived instead."""
     with trio.fail_after(timeout):
         try:
@@ -256,7 +269,7 @@ async def at_eof(stream: trio.abc.Stream, timeout: float = DEADLINE) -> bool:
     return data == b""
 
 
-async def read_until_eof(stream: trio.abc.Stream, timeout: float = DEADLINE) -> bytes:
+async def read_until_eof(stream: trio.abc.ReceiveStream, timeout: float = DEADLINE) -> bytes:
     """Everything the server sends until it closes (a reset ends it too)."""
     out = bytearray()
     with trio.fail_after(timeout):
@@ -293,9 +306,7 @@ def _close_client_sockets() -> Iterator[None]:
         os.close(sock.detach())
 
 
-async def raw_exchange(
-    port: int, data: bytes, *, half_close: bool = False, host: str = "127.0.0.1"
-) -> bytes:
+async def raw_exchange(port: int, data: bytes, *, half_close: bool = False, host: str = "127.0.0.1") -> bytes:
     """Send raw ``data`` on a fresh connection and return all bytes until the server closes."""
     stream = await connect(port, host)
     try:
@@ -337,7 +348,7 @@ def parse_responses(data: bytes, methods: Iterable[str] = ("GET",)) -> list[Simp
     return results
 
 
-def status_of(data: bytes) -> int:
+def status_of(data: bytes | bytearray) -> int:
     """The status code of the first response in raw server output."""
     assert data.startswith(b"HTTP/1.1 "), data[:80]
     return int(data[9:12])

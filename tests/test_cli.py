@@ -32,7 +32,14 @@ def test_help_lists_commands_and_options(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit):
         cli.main(["serve", "--help"])
     serve_help = capsys.readouterr().out
-    for option in ("--host", "--port", "--max-connections", "--header-timeout", "--shutdown-timeout", "--no-access-log"):
+    for option in (
+        "--host",
+        "--port",
+        "--max-connections",
+        "--header-timeout",
+        "--shutdown-timeout",
+        "--no-access-log",
+    ):
         assert option in serve_help
 
 

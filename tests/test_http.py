@@ -124,7 +124,9 @@ async def test_body_is_read_only_when_handler_asks(app: App) -> None:
         async with running(app) as server:
             client = await H11Client.connect(server.port)
             await client.send(
-                h11.Request(method="POST", target="/noread", headers=[("host", "x"), ("content-length", "10")])
+                h11.Request(
+                    method="POST", target="/noread", headers=[("host", "x"), ("content-length", "10")]
+                )
             )
             response = await client.read_response()
             assert response.status == 200
@@ -179,7 +181,9 @@ async def test_large_unread_body_closes_and_response_survives(app: App) -> None:
         async with running(app, config=config) as server:
             client = await H11Client.connect(server.port)
             await client.send(
-                h11.Request(method="POST", target="/noread", headers=[("host", "x"), ("content-length", "200000")])
+                h11.Request(
+                    method="POST", target="/noread", headers=[("host", "x"), ("content-length", "200000")]
+                )
             )
             response = await client.read_response()
             assert response.status == 200
@@ -211,7 +215,9 @@ async def test_declared_content_length_over_cap_refused_without_reading(app: App
         async with running(app, config=config) as server:
             client = await H11Client.connect(server.port)
             await client.send(
-                h11.Request(method="POST", target="/echo", headers=[("host", "x"), ("content-length", "5000")])
+                h11.Request(
+                    method="POST", target="/echo", headers=[("host", "x"), ("content-length", "5000")]
+                )
             )
             response = await client.read_response()  # not a byte of the body was sent
             assert response.status == 413
@@ -319,7 +325,9 @@ async def test_peer_closes_mid_body(app: App, caplog: pytest.LogCaptureFixture) 
     with trio.fail_after(DEADLINE):
         async with running(app) as server:
             raw = await raw_exchange(
-                server.port, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345", half_close=True
+                server.port,
+                b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345",
+                half_close=True,
             )
             assert raw == b""
             await get_ok(server.port)
@@ -350,7 +358,9 @@ async def test_head_has_get_content_length_and_no_body(app: App) -> None:
 async def test_204_has_no_body_and_no_length(app: App) -> None:
     with trio.fail_after(DEADLINE):
         async with running(app) as server:
-            raw = await raw_exchange(server.port, b"GET /empty HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            raw = await raw_exchange(
+                server.port, b"GET /empty HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
     head, body = split_head(raw)
     assert status_of(raw) == 204
     assert b"content-length" not in head.lower()
@@ -380,7 +390,8 @@ async def test_date_and_server_headers(app: App) -> None:
             await client.aclose()
     assert response.header("server") == "trio_ws"
     date = response.header("date")
-    assert date is not None and date.endswith(" GMT")
+    assert date is not None
+    assert date.endswith(" GMT")
     sent = email.utils.parsedate_to_datetime(date).timestamp()
     assert abs(sent - time.time()) < 5
 
@@ -492,9 +503,7 @@ async def test_streamed_body_raising_closes_connection(caplog: pytest.LogCapture
             head = await client.read_head()
             assert head.status_code == 200
             with pytest.raises(h11.RemoteProtocolError):  # truncated chunked body
-                while True:
-                    event = await client.next_event()
-                    assert not isinstance(event, h11.EndOfMessage)
+                await client.read_rest()
             await client.aclose()
     assert any("failed while sending" in r.getMessage() for r in caplog.records)
 

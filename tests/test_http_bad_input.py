@@ -50,7 +50,10 @@ REFUSED = {
         400,
     ),
     # RFC 9110 §8.6: differing Content-Length values are unrecoverable.
-    "duplicate differing content-length": (HEAD + b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400),
+    "duplicate differing content-length": (
+        HEAD + b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        400,
+    ),
     "content-length list": (HEAD + b"Content-Length: 5, 6\r\n\r\nhello!", 400),
     "negative content-length": (HEAD + b"Content-Length: -1\r\n\r\n", 400),
     "non-numeric content-length": (HEAD + b"Content-Length: abc\r\n\r\n", 400),
@@ -109,7 +112,9 @@ ACCEPTED = {
     # RFC 9110 §5.5: recipients MAY retain CTL characters other than NUL/CR/LF (h11 does).
     "control character in value": b"GET /hdr HTTP/1.1\r\nHost: x\r\nA: b\x01c\r\nConnection: close\r\n\r\n",
     # RFC 9110 §2.5: a higher minor version is answered as HTTP/1.1.
-    "HTTP/1.2": b"GET /hdr HTTP/1.1\r\nHost: x\r\nA: b c\r\nConnection: close\r\n\r\n".replace(b"1.1", b"1.2", 1),
+    "HTTP/1.2": b"GET /hdr HTTP/1.1\r\nHost: x\r\nA: b c\r\nConnection: close\r\n\r\n".replace(
+        b"1.1", b"1.2", 1
+    ),
 }
 
 

@@ -38,7 +38,9 @@ async def test_headers_over_limit_431(caplog: pytest.LogCaptureFixture) -> None:
     config = ServerConfig(max_header_size=1000, max_target_length=1000)
     with trio.fail_after(DEADLINE):
         async with running(make_app(), config=config) as server:
-            raw = await raw_exchange(server.port, b"GET / HTTP/1.1\r\nHost: x\r\nBig: " + b"v" * 1500 + b"\r\n\r\n")
+            raw = await raw_exchange(
+                server.port, b"GET / HTTP/1.1\r\nHost: x\r\nBig: " + b"v" * 1500 + b"\r\n\r\n"
+            )
             assert status_of(raw) == 431
             await get_ok(server.port)
     assert_no_errors(caplog)
@@ -62,8 +64,12 @@ async def test_headers_exactly_at_limit_accepted() -> None:
     value = b"v" * (100 - len(b"host") - len(b"x") - 4 - len(b"big") - 4)
     with trio.fail_after(DEADLINE):
         async with running(make_app(), config=config) as server:
-            ok = await raw_exchange(server.port, b"GET / HTTP/1.1\r\nHost: x\r\nBig: " + value + b"\r\n\r\n", half_close=True)
-            too_big = await raw_exchange(server.port, b"GET / HTTP/1.1\r\nHost: x\r\nBig: " + value + b"v\r\n\r\n")
+            ok = await raw_exchange(
+                server.port, b"GET / HTTP/1.1\r\nHost: x\r\nBig: " + value + b"\r\n\r\n", half_close=True
+            )
+            too_big = await raw_exchange(
+                server.port, b"GET / HTTP/1.1\r\nHost: x\r\nBig: " + value + b"v\r\n\r\n"
+            )
     assert status_of(ok) == 200
     assert status_of(too_big) == 431
 

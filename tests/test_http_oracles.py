@@ -14,7 +14,9 @@ from trio_ws import ServerConfig
 
 from .conftest import DEADLINE, assert_no_errors, get_ok, make_app, running
 
-needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl binary (Debian package curl)")
+needs_curl = pytest.mark.skipif(
+    shutil.which("curl") is None, reason="needs the curl binary (Debian package curl)"
+)
 
 Result = tuple[int, dict[str, str], bytes]
 
@@ -67,7 +69,8 @@ async def test_http_client_keepalive_and_bodies() -> None:
             )
     assert [r[0] for r in results] == [200, 200, 200, 200, 200, 404]
     assert [r[2] for r in results[:4]] == [b"hello", b"payload", b"5", b"one,two,three"]
-    assert results[4][1]["content-length"] == "5" and results[4][2] == b""
+    assert results[4][1]["content-length"] == "5"
+    assert results[4][2] == b""
     assert sockets == 1, "keep-alive: every request on one connection"
 
 
@@ -102,7 +105,9 @@ async def test_http_client_413_with_body_already_sent(caplog: pytest.LogCaptureF
     body = b"x" * (2 * 1024 * 1024)
     with trio.fail_after(DEADLINE):
         async with running(make_app(), config=config) as server:
-            results, _ = await in_thread(lambda: http_client_exchange(server.port, [("POST", "/echo", body, {})]))
+            results, _ = await in_thread(
+                lambda: http_client_exchange(server.port, [("POST", "/echo", body, {})])
+            )
             await get_ok(server.port)
     assert results[0][0] == 413
     assert_no_errors(caplog)
@@ -154,7 +159,14 @@ async def test_curl_expect_100_continue() -> None:
         async with running(make_app()) as server:
             base = f"http://127.0.0.1:{server.port}"
             done = await curl(
-                "-v", "-H", "Expect: 100-continue", "--expect100-timeout", "4", "--data-binary", "x" * 5000, f"{base}/count"
+                "-v",
+                "-H",
+                "Expect: 100-continue",
+                "--expect100-timeout",
+                "4",
+                "--data-binary",
+                "x" * 5000,
+                f"{base}/count",
             )
     assert done.stdout == b"5000"
     assert b"< HTTP/1.1 100 " in done.stderr  # h11 sends an empty reason phrase (RFC 9112 §4 allows it)
@@ -166,6 +178,12 @@ async def test_curl_upload_over_cap_413() -> None:
     with trio.fail_after(DEADLINE):
         async with running(make_app(), config=config) as server:
             done = await curl(
-                "-o", "/dev/null", "-w", "%{http_code}", "--data-binary", "x" * 5000, f"http://127.0.0.1:{server.port}/echo"
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--data-binary",
+                "x" * 5000,
+                f"http://127.0.0.1:{server.port}/echo",
             )
     assert done.stdout == b"413"

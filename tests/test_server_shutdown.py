@@ -29,22 +29,25 @@ async def test_aclose_lets_inflight_response_finish_and_closes_idle(
 ) -> None:
     config = ServerConfig(shutdown_timeout=DEADLINE)
     with trio.fail_after(DEADLINE):
-        async with running(make_app(gate), config=config) as server:
-            async with open_client(server.port) as busy, open_client(server.port) as idle:
-                assert (await idle.request("GET", "/")).status == 200
-                await busy.send_request("GET", "/slow")
-                await gate.entered.wait()
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(server.aclose)
-                    # the idle keep-alive connection is closed promptly...
-                    assert await idle.at_eof()
-                    while server.statistics()["connections"] != 1:
-                        await trio.sleep(0.01)
-                    gate.release.set()
-                    response = await busy.read_response()
-                    assert response.body == b"slow done"
-                    assert closes(response)
-                    assert await busy.at_eof()
+        async with (
+            running(make_app(gate), config=config) as server,
+            open_client(server.port) as busy,
+            open_client(server.port) as idle,
+        ):
+            assert (await idle.request("GET", "/")).status == 200
+            await busy.send_request("GET", "/slow")
+            await gate.entered.wait()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(server.aclose)
+                # the idle keep-alive connection is closed promptly...
+                assert await idle.at_eof()
+                while server.statistics()["connections"] != 1:
+                    await trio.sleep(0.01)
+                gate.release.set()
+                response = await busy.read_response()
+                assert response.body == b"slow done"
+                assert closes(response)
+                assert await busy.at_eof()
     assert_no_errors(caplog)
 
 
@@ -61,10 +64,8 @@ async def test_shutdown_timeout_cancels_the_rest(gate: Gate, caplog: pytest.LogC
             started = trio.current_time()
             await server.aclose()
             assert 0.25 < trio.current_time() - started < 3
-            with pytest.raises(h11.RemoteProtocolError):
-                while True:
-                    event = await client.next_event()
-                    assert not isinstance(event, h11.EndOfMessage)
+            with pytest.raises(h11.RemoteProtocolError):  # truncated chunked body
+                await client.read_rest()
     assert_no_errors(caplog)
 
 

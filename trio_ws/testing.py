@@ -116,18 +116,25 @@ async def open_memory_server(
     """Run ``app`` on an in-memory server for the duration of the ``async with`` block.
 
     On exit the server shuts down gracefully (:meth:`Server.aclose`): open
-    connections get up to ``config.shutdown_timeout`` to finish.
+    connections get up to ``config.shutdown_timeout`` to finish. An exception
+    raised in the block comes out as itself, not wrapped in an
+    :class:`ExceptionGroup` by the server's nursery.
     """
     config = config or ServerConfig()
     listener = MemoryListener(config.backlog)
     server = Server(app, [listener], config=config)
+    error: BaseException | None = None
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run)
         try:
             yield MemoryServer(server, listener)
+        except BaseException as exc:
+            error = exc  # re-raised below, outside the nursery
         finally:
             with trio.CancelScope(shield=True):
                 await server.aclose()
+    if error is not None:
+        raise error
 
 
 @asynccontextmanager
@@ -200,7 +207,7 @@ async def _read_response(client: h11.Connection, stream: trio.abc.Stream) -> Sim
     while True:
         event = client.next_event()
         if event is h11.NEED_DATA:
-            client.receive_data(await stream.receive_some(_RECEIVE_SIZE))
+            client.receive_data(bytes(await stream.receive_some(_RECEIVE_SIZE)))
         elif isinstance(event, h11.Response):
             response = event
         elif isinstance(event, h11.Data):
