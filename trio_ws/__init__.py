@@ -4,6 +4,7 @@ Re-exports only; ``tests/test_exports.py`` pins ``__all__``.
 """
 
 from .app import App
+from .client import connect
 from .config import ServerConfig
 from .exceptions import (
     ConnectionClosed,
@@ -23,6 +24,8 @@ from .exceptions import (
 from .request import BodyProducer, BodySink, Request, Response
 from .server import Server, serve
 from .static import StaticFiles
+from .websocket import Fragment, WebSocket, WebSocketConfig
+from .ws_endpoint import WebSocketRequest
 
 __version__ = "0.1.0"
 
@@ -33,6 +36,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
+    "Fragment",
     "HTTPError",
     "HandshakeError",
     "HandshakeRejected",
@@ -48,5 +52,9 @@ __all__ = [
     "ServerConfig",
     "StaticFiles",
     "TrioWSError",
+    "WebSocket",
+    "WebSocketConfig",
+    "WebSocketRequest",
+    "connect",
     "serve",
 ]

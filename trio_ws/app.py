@@ -14,10 +14,16 @@ A route knows its methods: a path that exists with another method answers
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal, TypeVar, Unpack, overload
 
 from .request import Handler, Request, Response
+from .websocket import WebSocketConfig, WebSocketOptions
+from .ws_endpoint import WebSocketHandler, WebSocketRequestHandler, websocket_route
+
+_WSH = TypeVar("_WSH", bound=WebSocketHandler)
+_WSRH = TypeVar("_WSRH", bound=WebSocketRequestHandler)
 
 __all__ = ["App"]
 
@@ -84,6 +90,51 @@ class App:
             return handler
 
         return register
+
+    @overload
+    def websocket(
+        self,
+        path: str,
+        *,
+        accept: Literal[True] = ...,
+        subprotocols: Sequence[str] = ...,
+        **options: Unpack[WebSocketOptions],
+    ) -> Callable[[_WSH], _WSH]: ...
+    @overload
+    def websocket(
+        self,
+        path: str,
+        *,
+        accept: Literal[False],
+        subprotocols: Sequence[str] = ...,
+        **options: Unpack[WebSocketOptions],
+    ) -> Callable[[_WSRH], _WSRH]: ...
+    def websocket(
+        self,
+        path: str,
+        *,
+        accept: bool = True,
+        subprotocols: Sequence[str] = (),
+        **options: Unpack[WebSocketOptions],
+    ) -> Callable[[_WSH], _WSH] | Callable[[_WSRH], _WSRH]:
+        """Decorator: a WebSocket endpoint at ``path`` (a GET route doing the upgrade).
+
+        ``async def handler(ws: WebSocket)`` is called with the accepted
+        connection (subprotocol: the first of ``subprotocols`` the client
+        offered). With ``accept=False`` the handler gets a
+        :class:`~trio_ws.WebSocketRequest` and calls ``await req.accept(...)`` or
+        ``await req.reject(status, ...)`` itself. Returning closes with 1000,
+        raising with 1011. ``options`` are :class:`~trio_ws.WebSocketConfig`
+        fields (``max_message_size``, ``ping_interval``, ``fragments``...).
+        """
+        config = WebSocketConfig(**options)
+
+        def register(handler: _WSH | _WSRH) -> _WSH | _WSRH:
+            route = websocket_route(handler, accept=accept, subprotocols=subprotocols, config=config)
+            self.add_route(path, route)
+            return handler
+
+        return register  # type: ignore[return-value]
 
     def mount(self, prefix: str, handler: Handler) -> None:
         """Send every request under ``prefix`` (any method) to ``handler``.

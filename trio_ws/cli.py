@@ -19,8 +19,10 @@ import trio
 from .app import App
 from .config import ServerConfig
 from .request import Request, Response
-from .server import serve
+from .server import open_listeners, serve
 from .static import StaticFiles
+from .websocket import WebSocketConfig
+from .ws_endpoint import echo_handler
 
 __all__ = ["build_app", "main", "make_parser"]
 
@@ -73,6 +75,15 @@ def make_parser() -> argparse.ArgumentParser:
         help="logging level",
     )
     run.add_argument("--no-access-log", action="store_true", help="do not log a line per request")
+    ws = run.add_argument_group("WebSocket")
+    ws.add_argument("--echo", metavar="PATH", help="mount a WebSocket echo endpoint at PATH (e.g. /ws)")
+    ws.add_argument(
+        "--max-message-size",
+        type=int,
+        default=WebSocketConfig().max_message_size,
+        metavar="BYTES",
+        help="largest WebSocket message accepted (1009 beyond)",
+    )
     files = run.add_argument_group("static files (with ROOT)")
     files.add_argument("--cache-control", metavar="VALUE", help="Cache-Control for files, e.g. 'max-age=60'")
     files.add_argument(
@@ -84,6 +95,10 @@ def make_parser() -> argparse.ArgumentParser:
 def build_app(args: argparse.Namespace) -> App:
     """The application ``trio-ws serve`` runs for these arguments."""
     app = App()
+    echo_path = getattr(args, "echo", None)
+    if echo_path:
+        max_size = getattr(args, "max_message_size", WebSocketConfig().max_message_size)
+        app.websocket(echo_path, max_message_size=max_size)(echo_handler)
     if getattr(args, "root", None) is not None:
         static = StaticFiles(
             args.root,
@@ -114,8 +129,12 @@ async def _serve_until_signal(args: argparse.Namespace) -> None:
     app = build_app(args)
     hosts = args.host or ["127.0.0.1"]
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        config = _config(args)
+        # Bind before opening the nursery, so that "address in use" reaches
+        # main() as a plain OSError rather than inside an exception group.
+        listeners = await open_listeners(hosts, args.port, backlog=config.backlog)
         async with trio.open_nursery() as nursery:
-            run = functools.partial(serve, config=_config(args))
+            run = functools.partial(serve, config=config, listeners=listeners)
             server = await nursery.start(run, app, hosts, args.port)
             what = str(args.root) if args.root else "the built-in demo"
             for url in server.urls:
