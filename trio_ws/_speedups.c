@@ -101,6 +101,10 @@ static struct PyModuleDef speedups_module = {
     "Optional C accelerators for trio_ws.sansio (masking).",
     0,
     speedups_methods,
+    NULL, /* m_slots */
+    NULL, /* m_traverse */
+    NULL, /* m_clear */
+    NULL, /* m_free */
 };
 
 PyMODINIT_FUNC
