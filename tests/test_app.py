@@ -142,11 +142,6 @@ async def test_routing_uses_raw_path_not_decoded() -> None:
     assert (await request(app, "GET", "/files/a%20b")).body == b"files|/files/|a%20b|GET"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: absolute-form targets ('GET http://host/path') are routed on the whole URL and get "
-    "404; RFC 9112 §3.2.2 says a server MUST accept absolute-form",
-)
 async def test_absolute_form_target_routes_by_path() -> None:
     result = await request(routed_app(), "GET", "http://testserver/exact")
     assert result.status == 200

@@ -62,12 +62,6 @@ def test_root_must_be_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "ROOT must be a directory" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ExceptionGroup,
-    reason="BUG: the OSError from binding reaches cli.main wrapped in an ExceptionGroup (the nursery "
-    "in _serve_until_signal), so 'except OSError' misses it and the user gets a traceback",
-)
 def test_port_in_use_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

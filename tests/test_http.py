@@ -449,11 +449,6 @@ async def test_http_error_from_handler_is_that_status(app: App) -> None:
             await get_ok(server.port)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: HTTPError responses get 'connection: close' from _call_app and again from "
-    "_head/_should_close, so the head carries two Connection lines",
-)
 async def test_error_response_has_one_connection_header(app: App) -> None:
     config = ServerConfig(header_timeout=0.3)
     with trio.fail_after(DEADLINE):
