@@ -286,8 +286,13 @@ class WebSocket:
     def _closed_error(self) -> ConnectionClosed:
         cls = ConnectionClosedOK if self._is_clean() else ConnectionClosedError
         p = self._protocol
+        # The exception carries the codes as sent (None: no Close, or no code in
+        # it); ``ws.close_code`` spells those as 1006 / 1005 (§7.1.5).
         exc = cls(
-            self.close_code, self.close_reason, sent_code=p.close_code_sent, sent_reason=p.close_reason_sent
+            p.close_code_received,
+            self.close_reason,
+            sent_code=p.close_code_sent,
+            sent_reason=p.close_reason_sent,
         )
         exc.__cause__ = p.failure or self._cause
         return exc
