@@ -458,3 +458,22 @@ async def test_closed_error_is_a_connection_closed() -> None:
         await server.aclose()
         with pytest.raises(ConnectionClosed):
             await client.receive()
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_reader_never_waits_for_the_send_lock(role: str) -> None:
+    """A writer stuck on the socket must not stop the reader: replies are only scheduled."""
+    ws, raw = solo(role)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(ws._run)
+        async with ws._frame_lock:  # as if a large send_all were blocked on the TCP window
+            await raw.stream.send_all(peer_frame(role, 0x9, b"ping") + peer_frame(role, 0x1, b"data"))
+            assert await ws.receive() == "data"  # delivered while the Pong waits
+            assert ws.statistics().control_bytes_pending > 0
+        assert await read_frame(raw) == (0xA, b"ping")  # flushed once the lock is free
+        await raw.stream.send_all(peer_frame(role, 0x8, close_payload(1000)))
+        async with ws._frame_lock:
+            with pytest.raises(ConnectionClosedOK):
+                await ws.receive()  # the Close is processed while its echo waits
+        assert await read_frame(raw) == (0x8, close_payload(1000))
+        nursery.cancel_scope.cancel()
