@@ -168,3 +168,15 @@ async def test_serve_until_signal_in_process(capsys: pytest.CaptureFixture[str])
             assert (await fetch_root(int(match.group(1))))[0] == 200
             os.kill(os.getpid(), signal.SIGTERM)
     assert "the built-in demo" in out
+
+
+async def test_build_app_serves_root_directory(tmp_path: Path) -> None:
+    from trio_ws.testing import request
+
+    (tmp_path / "hello.txt").write_bytes(b"hi from disk")
+    app = cli.build_app(cli.make_parser().parse_args(["serve", str(tmp_path)]))
+    result = await request(app, "GET", "/hello.txt")
+    assert (result.status, result.body) == (200, b"hi from disk")
+    demo = cli.build_app(cli.make_parser().parse_args(["serve", "--echo", "/ws"]))
+    assert b"trio_ws is running" in (await request(demo, "GET", "/")).body
+    assert (await request(demo, "POST", "/ws")).status == 405  # the echo endpoint is a GET route
