@@ -239,7 +239,7 @@ async def test_connection_refused_is_oserror() -> None:
     port = listeners[0].socket.getsockname()[1]
     for listener in listeners:
         await listener.aclose()
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="onnect"):
         async with trio_ws.connect(f"ws://127.0.0.1:{port}/"):
             pass  # pragma: no cover
 
@@ -283,7 +283,7 @@ def test_parse_url(url: str, parsed: tuple[bool, str, int, str, str]) -> None:
 
 @pytest.mark.parametrize("url", ["http://example.com/", "ws:///nohost", "ws://user:pw@example.com/"])
 def test_bad_urls(url: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="URL|host|credentials"):
         _parse_url(url)
 
 
