@@ -283,7 +283,7 @@ def test_parse_url(url: str, parsed: tuple[bool, str, int, str, str]) -> None:
 
 @pytest.mark.parametrize("url", ["http://example.com/", "ws:///nohost", "ws://user:pw@example.com/"])
 def test_bad_urls(url: str) -> None:
-    with pytest.raises(ValueError, match="URL|host|credentials"):
+    with pytest.raises(ValueError, match=r"URL|host|credentials"):
         _parse_url(url)
 
 
