@@ -461,11 +461,6 @@ async def test_error_response_has_one_connection_header(app: App) -> None:
     assert head.lower().count(b"\r\nconnection:") == 1, head
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a handler's invalid response header makes h11.Response() raise in send_response; "
-    "the connection is dropped with no response instead of a 500",
-)
 async def test_invalid_response_header_is_500(caplog: pytest.LogCaptureFixture) -> None:
     app = App()
 

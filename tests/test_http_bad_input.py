@@ -166,12 +166,6 @@ async def test_unread_malformed_chunked_body_closes(caplog: pytest.LogCaptureFix
     assert_no_errors(caplog)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the HTTP/2 prior-knowledge preface 'PRI * HTTP/2.0' is routed to the app (404) "
-    "and the rest of the preface parsed as a second request; an HTTP/1.x server should "
-    "answer it once (505, RFC 9112 §2.3 / RFC 9113 §3.3) and close",
-)
 async def test_http2_preface_refused_once(caplog: pytest.LogCaptureFixture) -> None:
     with trio.fail_after(DEADLINE):
         async with running(make_app()) as server:
@@ -181,11 +175,6 @@ async def test_http2_preface_refused_once(caplog: pytest.LogCaptureFixture) -> N
     assert status_of(raw) in (400, 505)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a request with major version 2 in HTTP/1 syntax ('GET / HTTP/2.0') is served as "
-    "HTTP/1.1; it should get 505 HTTP Version Not Supported (RFC 9110 §15.6.6)",
-)
 async def test_http_major_version_2_is_505() -> None:
     with trio.fail_after(DEADLINE):
         async with running(make_app()) as server:

@@ -133,11 +133,6 @@ async def test_silent_new_connection_closed_quietly_after_header_timeout() -> No
             assert await read_until_eof(stream) == b""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: on a new connection the header deadline restarts at the first byte, so a client "
-    "gets up to 2 x header_timeout; the _http.py docstring says 'from accept'",
-)
 async def test_header_timeout_counts_from_accept() -> None:
     config = ServerConfig(header_timeout=0.5)
     with trio.fail_after(DEADLINE):

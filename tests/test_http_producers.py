@@ -226,11 +226,6 @@ async def test_serve_stream_on_a_server_with_a_listener(autojump_clock: trio.tes
     assert server.statistics() == {"connections": 0, "accepted": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Server.run() with no listeners drains and shuts down at once (the accepting "
-    "nursery is empty), so serve_stream() on such a server closes the stream unserved",
-)
 async def test_serve_stream_serves_a_connected_stream(autojump_clock: trio.testing.MockClock) -> None:
     server = Server(make_app(), [], config=ServerConfig())
     async with trio.open_nursery() as nursery:

@@ -209,11 +209,6 @@ async def test_max_connections_third_client_waits(app: App, gate: object) -> Non
             await third.aclose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: each accept loop holds a max_connections slot while idle in accept(), "
-    "so with several listeners capacity on one listener is max_connections - (listeners - 1)",
-)
 async def test_max_connections_shared_fairly_across_listeners(app: App) -> None:
     """Two listeners, ``max_connections=2``: two clients on the *same* listener must both be served."""
     listeners = [
@@ -295,11 +290,6 @@ async def test_eof_between_requests_ends_quietly(app: App, caplog: pytest.LogCap
     assert not [r for r in caplog.records if r.name in ("trio_ws.http", "trio_ws.server")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Server.run's finally awaits aclose_forcefully(listener) in a loop; when serve() "
-    "is cancelled from outside the first await raises Cancelled and the other listeners leak",
-)
 async def test_cancelled_serve_closes_every_listener() -> None:
     listeners = [
         *await trio.open_tcp_listeners(0, host="127.0.0.1"),

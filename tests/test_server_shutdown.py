@@ -79,11 +79,6 @@ async def test_shutdown_cancels_slow_handler(gate: Gate) -> None:
             assert await read_until_eof(client.stream) == b""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when shutdown_timeout cancels connections, _handle_connection's finally raises "
-    "Cancelled out of aclose_forcefully before '_active -= 1', so statistics() keeps counting them",
-)
 async def test_statistics_after_forced_shutdown(gate: Gate) -> None:
     config = ServerConfig(shutdown_timeout=0.2)
     with trio.fail_after(DEADLINE):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import h11
 import pytest
 import trio
@@ -63,9 +65,13 @@ async def test_request_with_config() -> None:
 async def test_request_raises_when_no_response() -> None:
     app = App()
 
+    async def dies_midway() -> AsyncIterator[bytes]:
+        yield b"partial"
+        raise RuntimeError("the body breaks off")  # the server can only close the connection
+
     @app.route("/")
     async def handler(req: Request) -> Response:
-        return Response(200, b"x", headers=[("bad header", "v")])  # the server cannot send this
+        return Response(200, dies_midway())
 
     with trio.fail_after(5), pytest.raises(h11.RemoteProtocolError):
         await request(app, "GET", "/")

@@ -196,7 +196,9 @@ class HTTPConnection:
                 data = await self._receive()
                 if self.phase == IDLE and data:
                     self.phase = HEAD
-                    self.deadline = trio.current_time() + cfg.header_timeout
+                    if self.requests_served:
+                        # The first request's head is due header_timeout after accept.
+                        self.deadline = trio.current_time() + cfg.header_timeout
                 h.receive_data(data)
                 continue
             self.phase = BUSY
@@ -208,6 +210,11 @@ class HTTPConnection:
 
     async def _check_head(self, event: h11.Request) -> h11.Request | None:
         cfg = self.config
+        if not event.http_version.startswith(b"1."):
+            # e.g. the HTTP/2 preface "PRI * HTTP/2.0": RFC 9110 §15.6.6.
+            log.info("%s: HTTP/%s refused", self._peer(), event.http_version.decode("ascii", "replace"))
+            await self.send_error(505)
+            return None
         if len(event.target) > cfg.max_target_length:
             log.info("%s: request-target of %d bytes refused", self._peer(), len(event.target))
             await self.send_error(414)
@@ -257,7 +264,7 @@ class HTTPConnection:
         short, bounded while.
         """
         try:
-            if isinstance(self.stream, trio.SocketStream):
+            if isinstance(self.stream, trio.abc.HalfCloseableStream):
                 await self.stream.send_eof()
             with trio.move_on_after(LINGER_TIMEOUT):
                 discarded = 0
@@ -301,7 +308,9 @@ class HTTPConnection:
         if declared is not None and declared > limit:
             raise RequestBodyTooLarge(limit)
         if h.they_are_waiting_for_100_continue:
-            await self.send_all(h.send(h11.InformationalResponse(status_code=100, headers=[])))
+            await self.send_all(
+                h.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue"))
+            )
         received = 0
         while True:
             event = await self._next_body_event()

@@ -126,8 +126,8 @@ class Request:
 
     ``path`` is the percent-decoded path without the query; ``raw_path`` the
     path as sent; ``query`` the raw query string. ``mount_prefix`` is the
-    route prefix that matched (``""`` for exact routes) and ``subpath`` the part
-    of ``raw_path`` after it. ``nursery`` is the connection's nursery: tasks
+    route that matched (the whole path for exact routes) and ``subpath`` the
+    part of ``raw_path`` after it (``""`` for exact routes). ``nursery`` is the connection's nursery: tasks
     started there end when the connection does.
     """
 

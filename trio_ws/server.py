@@ -25,6 +25,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+import h11
 import trio
 
 from ._http import HTTPConnection, PeerGone
@@ -120,11 +121,15 @@ class Server:
                     async with trio.open_nursery() as accepting:
                         for listener in self.listeners:
                             accepting.start_soon(self._accept_loop, listener, connections)
+                        # With no listeners (streams fed by serve_stream), run until aclose().
+                        accepting.start_soon(trio.sleep_forever)
                         task_status.started(self)
                 await self._drain(connections)
         finally:
-            for listener in self.listeners:
-                await trio.aclose_forcefully(listener)
+            # Shielded: a cancelled serve() must still close every listener.
+            with trio.CancelScope(shield=True):
+                for listener in self.listeners:
+                    await trio.aclose_forcefully(listener)
             self._closed.set()
 
     async def _drain(self, connections: trio.Nursery) -> None:
@@ -166,7 +171,12 @@ class Server:
     async def _accept_loop(
         self, listener: trio.abc.Listener[trio.abc.Stream], connections: trio.Nursery
     ) -> None:
+        socket = listener.socket if isinstance(listener, trio.SocketListener) else None
         while True:
+            if socket is not None:
+                # Take a connection slot only once a client is waiting, so that
+                # idle listeners do not hold slots other listeners need.
+                await trio.lowlevel.wait_readable(socket)
             await self._slots.acquire()
             try:
                 stream = await listener.accept()
@@ -212,13 +222,14 @@ class Server:
             # Never let one connection take the server down.
             log.exception("internal error on connection from %s", conn.client if conn else "?")
         finally:
-            await trio.aclose_forcefully(stream)
             if conn is not None:
                 self._connections.discard(conn)
             self._active -= 1
             self._slots.release()
             if self._active == 0 and self._closing:
                 self._all_idle.set()
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(stream)
 
     async def _tls_handshake(
         self, stream: trio.abc.Stream, client: tuple[str, int] | None
@@ -248,6 +259,15 @@ class Server:
                 return
             try:
                 await conn.send_response(request, response)
+            except h11.LocalProtocolError as exc:
+                # The handler's response cannot be framed (e.g. CR/LF in a header).
+                log.error("invalid response from handler for %s %s: %s", request.method, request.target, exc)
+                if conn.h11.our_state is not h11.SEND_RESPONSE:
+                    return
+                error = Response.error(500)
+                error.headers.append(("connection", "close"))
+                await conn.send_response(request, error)
+                return
             except (PeerGone, trio.Cancelled):
                 raise
             except OSError as exc:

@@ -310,9 +310,7 @@ class WebSocketProtocol:
         if self._overhead_budget is not None and self._msg_overhead > self._overhead_budget:
             raise RemoteProtocolError("too many frames in one message", close_code=MESSAGE_TOO_BIG)
 
-    def _decode_extensions(
-        self, msg: FrameHeader, header: FrameHeader, payload: bytes, end: bool
-    ) -> bytes:
+    def _decode_extensions(self, msg: FrameHeader, header: FrameHeader, payload: bytes, end: bool) -> bytes:
         limit = self._max_message_size
         max_size = None if limit is None else limit - self._msg_received
         for ext in reversed(self._extensions):  # §9.1: undo in reverse order
@@ -323,9 +321,7 @@ class WebSocketProtocol:
             )
         return payload
 
-    def _emit_fragment(
-        self, payload: bytes, offset: int, left: int, end: bool, events: list[Event]
-    ) -> None:
+    def _emit_fragment(self, payload: bytes, offset: int, left: int, end: bool, events: list[Event]) -> None:
         data: bytes | str
         if self._msg_binary:
             data = payload
