@@ -20,7 +20,8 @@ import pytest
 import trio
 
 from trio_ws import App, ConnectionClosed, WebSocket
-from trio_ws.websocket import WebSocketConfig, WebSocketOptions, _PingWaiter
+from trio_ws._ws_core import _PingWaiter
+from trio_ws.websocket import WebSocketConfig, WebSocketOptions
 
 from .ws_support import serving, wait_for, ws_pair
 

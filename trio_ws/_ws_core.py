@@ -1,0 +1,418 @@
+"""The engine of the trio WebSocket: reader, writer, keepalive and closing.
+
+Theory of operation
+-------------------
+A :class:`WebSocket` wraps an established connection (after the §4 handshake):
+a trio stream plus a pure :class:`~trio_ws.sansio.connection.WebSocketProtocol`.
+Its owner starts its background work with ``await nursery.start(ws._run)`` (the
+server uses the connection's nursery, the client ``connect()``'s own), and
+``_run`` supervises three small tasks::
+
+    _run
+    ├── reader (inline)  receive_some → protocol.receive_data → schedule replies
+    │                    → deliver data events into the message channel
+    ├── _writer          flushes scheduled control replies (Pong, Close)
+    ├── _keepalive       ping every ping_interval; fail 1011 after ping_timeout
+    └── _watch_shutdown  server shutdown → Close 1001
+
+**Backpressure.** Messages go into ``trio.open_memory_channel(max_queue)``. When
+it is full the reader waits, and while it waits it does not read the socket: the
+peer's sends stall on the TCP window.  The socket is read again only after every
+event of the last read has been delivered.
+
+**The reader never waits on a write.**  Replies the protocol makes on its own
+(auto-Pong, the Close echo, the Close we fail with) are only *scheduled*: put in
+a two-slot control buffer (``_pending_pong`` keeps only the latest Pong, which
+§5.5.3 allows; ``_pending_close`` the Close) and the writer task is woken.
+Whoever holds the frame lock next writes the buffer first: the writer task, or a
+user ``send()`` that prepends it to its own frame.  So when both peers push large
+messages at once, each reader keeps draining its socket (feeding its channel)
+while the writers wait their turn on the lock: Ping/Pong and Close cannot
+deadlock, and the control buffer holds at most one Pong and one Close.  Pings
+that arrive in the same read as a message the full channel cannot take yet are
+answered at once, since replies are scheduled before delivery.
+
+**Locks.**  ``_message_lock`` is held for a whole data message (one frame, or
+every fragment of a :meth:`send_stream`), ``_frame_lock`` for a single write.
+Control frames take only the frame lock, so they may go out between the
+fragments of a message (§5.4) but never inside a frame.  Frames are built by the
+protocol while the frame lock is held, so no data frame can follow our Close.
+A write that fails or is cancelled half-way marks the connection broken: later
+sends raise :class:`ConnectionClosedError` and the TCP connection is aborted.
+
+**Closing.**  :meth:`aclose` first closes the channel's receive end, so a reader
+blocked on a full channel wakes, discards data and keeps answering Ping/Close;
+then it schedules our Close and waits for ``_run`` to finish, all within
+``close_timeout``: the reader stops at the peer's Close (or the deadline), the
+pending replies are flushed, the client waits briefly for the server's EOF and
+the server drops TCP first (§7.1.1).  Past the deadline the connection is
+aborted.  Background tasks never raise: they record the first failure, which
+becomes the ``__cause__`` of the :class:`ConnectionClosed` users see.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+import trio
+
+from .exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+from .sansio.connection import Role, State, WebSocketProtocol
+from .sansio.events import BytesMessage, Event, Fragment, Ping, Pong, TextMessage
+from .ws_config import WebSocketConfig
+
+if TYPE_CHECKING:
+    from .request import Request
+
+__all__ = ["CLIENT_EOF_WAIT", "WebSocketCore"]
+
+log = logging.getLogger("trio_ws.websocket")
+
+#: How long a client waits for the server to close TCP after the close exchange.
+CLIENT_EOF_WAIT = 2.0
+#: Close codes that count as a clean close (1005: the peer's Close had no code).
+_CLEAN_CODES = frozenset({1000, 1001, 1005})
+
+Message = str | bytes
+_Item = str | bytes | Fragment
+
+
+class _PingWaiter:
+    __slots__ = ("answered", "event")
+
+    def __init__(self) -> None:
+        self.event = trio.Event()
+        self.answered = False
+
+
+class WebSocketCore:
+    """The background machinery of :class:`~trio_ws.WebSocket` (module docstring).
+
+    Users see the subclass; this class owns the state, the locks, the tasks
+    started by ``_run`` and the closing logic.
+    """
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        protocol: WebSocketProtocol,
+        *,
+        config: WebSocketConfig | None = None,
+        subprotocol: str | None = None,
+        request: Request | None = None,
+        response_headers: Iterable[tuple[str, str]] = (),
+        initial_data: bytes = b"",
+        shutdown: trio.Event | None = None,
+    ) -> None:
+        self._stream = stream
+        self._protocol = protocol
+        self._config = config = config or WebSocketConfig()
+        self.subprotocol = subprotocol
+        self.request = request
+        self.response_headers = list(response_headers)
+        self._initial = initial_data
+        self._shutdown = shutdown
+        self._is_client = protocol.role is Role.CLIENT
+        self._send_channel, self._receive_channel = trio.open_memory_channel[_Item](config.max_queue)
+        self._message_lock = trio.Lock()
+        self._frame_lock = trio.Lock()
+        self._pending_pong = b""  # at most one Pong: the latest (§5.5.3)
+        self._pending_close = b""  # at most one Close
+        self._wakeup = trio.Event()
+        self._pings: dict[bytes, _PingWaiter] = {}
+        self._run_scope = trio.CancelScope()
+        self._reader_scope = trio.CancelScope()
+        self._close_deadline: float | None = None
+        self._read_done = trio.Event()
+        self._closed = trio.Event()
+        self._started = False
+        self._broken = False
+        self._discard = False
+        self._receiving = False
+        self._reader_blocked = False
+        self._cause: BaseException | None = None
+        self._queued_bytes = 0
+        self._bytes_received = 0
+        self._bytes_sent = 0
+
+    @property
+    def close_code(self) -> int | None:
+        """The peer's close code: 1005 if its Close had none, 1006 if none came; None while open."""
+        p = self._protocol
+        if p.close_received:
+            return 1005 if p.close_code_received is None else p.close_code_received
+        return 1006 if self._read_done.is_set() else None
+
+    def _is_clean(self) -> bool:
+        p = self._protocol
+        return (
+            p.close_received
+            and p.failure is None
+            and self._cause is None
+            and self.close_code in _CLEAN_CODES
+            and (p.close_code_sent is None or p.close_code_sent in _CLEAN_CODES)
+        )
+
+    def _closed_error(self) -> ConnectionClosed:
+        cls = ConnectionClosedOK if self._is_clean() else ConnectionClosedError
+        p = self._protocol
+        # The exception carries the codes as sent (None: no Close, or no code in
+        # it); ``ws.close_code`` spells those as 1006 / 1005 (§7.1.5).
+        exc = cls(
+            p.close_code_received,
+            p.close_reason_received,
+            sent_code=p.close_code_sent,
+            sent_reason=p.close_reason_sent,
+        )
+        exc.__cause__ = p.failure or self._cause
+        return exc
+
+    def _record(self, exc: BaseException) -> None:
+        if self._cause is None:
+            self._cause = exc
+
+    async def ping(self, payload: bytes = b"") -> float:
+        """Send a Ping and wait for its Pong; returns the round-trip time in seconds.
+
+        A Pong answers its Ping and every earlier one (§5.5.3 lets peers answer
+        only the latest).  Raises :class:`ConnectionClosed` if the connection
+        closes first.
+        """
+        payload = bytes(payload)
+        waiter = self._pings.get(payload)
+        if waiter is None:
+            waiter = self._pings[payload] = _PingWaiter()
+        started = trio.current_time()
+        try:
+            await self._send_frame(lambda: self._protocol.send_ping(payload))
+        except BaseException:
+            if not waiter.event.is_set() and self._pings.get(payload) is waiter:
+                del self._pings[payload]
+            raise
+        await waiter.event.wait()
+        if not waiter.answered:
+            err = self._closed_error()
+            raise err from err.__cause__
+        return trio.current_time() - started
+
+    async def _send_frame(self, make: Callable[[], bytes]) -> None:
+        """Build a frame under the frame lock and write it after any pending control bytes."""
+        async with self._frame_lock:
+            if self._broken or self._protocol.state is not State.OPEN or self._read_done.is_set():
+                err = self._closed_error()
+                raise err from err.__cause__
+            frame = make()
+            await self._write(self._take_pending() + frame)
+
+    def _take_pending(self) -> bytes:
+        data = self._pending_pong + self._pending_close
+        self._pending_pong = self._pending_close = b""
+        return data
+
+    async def _write(self, data: bytes) -> None:
+        """``send_all`` under the frame lock; any failure or cancellation breaks the connection."""
+        if not data:
+            return
+        try:
+            await self._stream.send_all(data)
+        except BaseException as exc:
+            # A frame may be half-written: nothing more can be sent on this connection.
+            self._broken = True
+            self._record(exc)
+            self._run_scope.cancel()
+            if isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError):
+                err = self._closed_error()
+                raise err from exc
+            raise
+        self._bytes_sent += len(data)
+
+    async def _flush(self) -> None:
+        """Write the scheduled control bytes (the writer task and the final flush)."""
+        async with self._frame_lock:
+            if self._broken:
+                return
+            try:
+                await self._write(self._take_pending())
+            except ConnectionClosed:
+                return
+
+    def _start_deadline(self) -> None:
+        if self._close_deadline is None:
+            self._close_deadline = trio.current_time() + self._config.close_timeout
+            self._reader_scope.deadline = min(self._reader_scope.deadline, self._close_deadline)
+
+    def _initiate_close(self, code: int, reason: str) -> None:
+        """Schedule our Close (if still open) and start the close deadline; never blocks."""
+        if self._protocol.state is State.OPEN and not self._broken and not self._read_done.is_set():
+            self._pending_close += self._protocol.send_close(code, reason)
+            self._wakeup.set()
+        self._start_deadline()
+
+    def _fail(self, code: int, reason: str, cause: BaseException) -> None:
+        """Fail the connection (§7.1.7): schedule a Close, stop reading, close TCP."""
+        self._record(cause)
+        if not self._broken:
+            self._pending_close += self._protocol.fail(code, reason)
+            self._wakeup.set()
+        self._start_deadline()
+        self._reader_scope.cancel()
+
+    # ------------------------------------------------------ background tasks
+
+    async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the connection until it closes; the owner does ``await nursery.start(ws._run)``."""
+        self._started = True
+        try:
+            with self._run_scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._writer)
+                    if self._config.ping_interval is not None:
+                        nursery.start_soon(self._keepalive, self._config.ping_interval)
+                    if self._shutdown is not None:
+                        nursery.start_soon(self._watch_shutdown, self._shutdown)
+                    task_status.started()
+                    with self._reader_scope:
+                        await self._read_loop()
+                    self._end_of_input()
+                    await self._finish_close()
+                    nursery.cancel_scope.cancel()
+        except Exception as exc:  # a bug in here must not escape into the owner's nursery
+            log.exception("WebSocket background task failed")
+            self._record(exc)
+        finally:
+            self._end_of_input()
+            await trio.aclose_forcefully(self._stream)
+            self._closed.set()
+
+    async def _read_loop(self) -> None:
+        protocol = self._protocol
+        data, self._initial = self._initial, b""
+        while True:
+            if not data:
+                data = await self._receive_some()
+            self._bytes_received += len(data)
+            close_sent = protocol.close_sent
+            events = protocol.receive_data(data)
+            self._schedule_replies(events, close_sent)
+            for event in events:
+                await self._dispatch(event)
+            if not data or protocol.state is State.CLOSED:
+                return
+            data = b""
+
+    async def _receive_some(self) -> bytes:
+        try:
+            data = await self._stream.receive_some(self._config.receive_size)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._record(exc)
+            return b""
+        return data if type(data) is bytes else bytes(data)
+
+    def _schedule_replies(self, events: list[Event], close_sent: bool) -> None:
+        """Move the protocol's own replies into the control buffer and wake the writer."""
+        out = self._protocol.data_to_send()
+        if not out:
+            return
+        if not close_sent:
+            # The protocol queued one Pong per Ping, in order, before any Close.
+            sizes = [self._pong_size(e.payload) for e in events if type(e) is Ping]
+            end = sum(sizes)
+            if end:
+                self._pending_pong = out[end - sizes[-1] : end]
+                out = out[end:]
+        self._pending_close += out
+        self._wakeup.set()
+
+    def _pong_size(self, payload: bytes) -> int:
+        return 2 + len(payload) + (4 if self._is_client else 0)  # ≤125 bytes: 2-byte header
+
+    async def _dispatch(self, event: Event) -> None:
+        kind = type(event)
+        if kind is TextMessage or kind is BytesMessage:
+            data: str | bytes = event.data  # type: ignore[union-attr]
+            await self._deliver(data, len(data))
+        elif kind is Fragment:
+            await self._deliver(event, len(event.data))  # type: ignore[union-attr, arg-type]
+        elif kind is Pong:
+            self._on_pong(event.payload)  # type: ignore[union-attr]
+
+    async def _deliver(self, item: _Item, size: int) -> None:
+        """Put ``item`` in the channel, waiting for room: the backpressure point."""
+        if self._discard:
+            return
+        self._queued_bytes += size
+        try:
+            try:
+                self._send_channel.send_nowait(item)
+            except trio.WouldBlock:
+                self._reader_blocked = True
+                try:
+                    await self._send_channel.send(item)
+                finally:
+                    self._reader_blocked = False
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._queued_bytes -= size
+            self._discard = True  # aclose() closed the receive end: drop data, keep reading
+
+    def _on_pong(self, payload: bytes) -> None:
+        if payload not in self._pings:
+            return  # unsolicited (§5.5.3)
+        for key in list(self._pings):
+            waiter = self._pings.pop(key)
+            waiter.answered = True
+            waiter.event.set()
+            if key == payload:
+                break
+
+    def _end_of_input(self) -> None:
+        if self._read_done.is_set():
+            return
+        self._read_done.set()
+        self._send_channel.close()
+        for waiter in self._pings.values():
+            waiter.event.set()
+        self._pings.clear()
+
+    async def _finish_close(self) -> None:
+        """Flush the pending Close within the deadline; a client then waits for EOF (§7.1.1)."""
+        deadline = self._close_deadline
+        if deadline is None:
+            deadline = trio.current_time() + self._config.close_timeout
+        with trio.move_on_at(deadline):
+            await self._flush()
+            if self._is_client and self._protocol.close_received and not self._broken:
+                with trio.move_on_after(CLIENT_EOF_WAIT):
+                    await self._drain_until_eof()
+
+    async def _drain_until_eof(self) -> None:
+        try:
+            while await self._stream.receive_some(self._config.receive_size):
+                pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+    async def _writer(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup = trio.Event()
+            await self._flush()
+
+    async def _keepalive(self, interval: float) -> None:
+        timeout = self._config.ping_timeout
+        while True:
+            await trio.sleep(interval)
+            with trio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
+                try:
+                    await self.ping(os.urandom(4))
+                except ConnectionClosed:
+                    return
+            if scope.cancelled_caught:
+                self._fail(1011, "keepalive ping timeout", TimeoutError(f"no Pong within {timeout}s"))
+                return
+
+    async def _watch_shutdown(self, shutdown: trio.Event) -> None:
+        await shutdown.wait()
+        self._initiate_close(1001, "server shutting down")  # §7.4.1: going away
