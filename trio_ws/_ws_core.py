@@ -6,7 +6,7 @@ A :class:`WebSocket` wraps an established connection (after the §4 handshake):
 a trio stream plus a pure :class:`~trio_ws.sansio.connection.WebSocketProtocol`.
 Its owner starts its background work with ``await nursery.start(ws._run)`` (the
 server uses the connection's nursery, the client ``connect()``'s own), and
-``_run`` supervises three small tasks::
+``_run`` reads inline and supervises up to three small tasks::
 
     _run
     ├── reader (inline)  receive_some → protocol.receive_data → schedule replies
@@ -18,7 +18,11 @@ server uses the connection's nursery, the client ``connect()``'s own), and
 **Backpressure.** Messages go into ``trio.open_memory_channel(max_queue)``. When
 it is full the reader waits, and while it waits it does not read the socket: the
 peer's sends stall on the TCP window.  The socket is read again only after every
-event of the last read has been delivered.
+event of the last read has been delivered.  Memory per connection is therefore
+bounded by ``max_queue`` messages in the channel, the one message the reader
+holds, and one ``receive_size`` read.  (Consequence: while a consumer leaves the
+channel full, Pongs to *our* keepalive Pings sit unread behind the data, so a
+consumer stalled longer than ``ping_timeout`` under traffic is closed with 1011.)
 
 **The reader never waits on a write.**  Replies the protocol makes on its own
 (auto-Pong, the Close echo, the Close we fail with) are only *scheduled*: put in
@@ -46,8 +50,10 @@ then it schedules our Close and waits for ``_run`` to finish, all within
 ``close_timeout``: the reader stops at the peer's Close (or the deadline), the
 pending replies are flushed, the client waits briefly for the server's EOF and
 the server drops TCP first (§7.1.1).  Past the deadline the connection is
-aborted.  Background tasks never raise: they record the first failure, which
-becomes the ``__cause__`` of the :class:`ConnectionClosed` users see.
+aborted.  A server shutdown schedules Close 1001 the same way but keeps the
+channel open, so the handler still gets the messages that arrived before.
+Background tasks never raise: they record the first failure, which becomes the
+``__cause__`` of the :class:`ConnectionClosed` users see.
 """
 
 from __future__ import annotations
