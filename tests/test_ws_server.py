@@ -301,3 +301,29 @@ async def test_post_to_a_websocket_route_is_405(transport: str) -> None:
         head, _ = await raw_upgrade(stream, b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 405 ")
         await stream.aclose()
+
+
+async def test_peer_gone_before_the_101_is_quiet(caplog: pytest.LogCaptureFixture) -> None:
+    outcome: list[str] = []
+    gone = trio.Event()
+    app = App()
+
+    @app.websocket("/late", accept=False)
+    async def late(req: WebSocketRequest) -> None:
+        await gone.wait()
+        try:
+            await req.accept()
+        except ConnectionClosedError:
+            outcome.append("closed")
+            raise
+
+    async with serving(app, "lockstep") as h:  # a send to a closed peer fails at once
+        stream = await h.dial()
+        await stream.send_all(upgrade_request("/late"))
+        await trio.sleep(0.05)
+        await stream.aclose()
+        gone.set()
+        await wait_for(lambda: bool(outcome))
+        await wait_for(lambda: h.server.statistics()["connections"] == 0)
+    assert outcome == ["closed"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -34,7 +34,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from ._http import PeerGone
-from .exceptions import ConnectionClosed, InvalidHandshake, LocalProtocolError
+from .exceptions import ConnectionClosed, ConnectionClosedError, InvalidHandshake, LocalProtocolError
 from .request import Request, Response
 from .sansio.connection import Role
 from .sansio.handshake import ClientOffer, accept_response_headers, validate_request
@@ -114,7 +114,7 @@ class WebSocketRequest:
             stream, trailing = await request.switch_protocols(response_headers)
         except PeerGone as exc:
             self._peer_gone = exc
-            raise ConnectionClosed(None) from exc
+            raise ConnectionClosedError(None) from exc
         conn = request._conn
         ws = WebSocket(
             stream,
