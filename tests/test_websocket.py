@@ -477,3 +477,19 @@ async def test_reader_never_waits_for_the_send_lock(role: str) -> None:
                 await ws.receive()  # the Close is processed while its echo waits
         assert await read_frame(raw) == (0x8, close_payload(1000))
         nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_keepalive_unsticks_a_send_to_a_peer_that_never_reads(
+    role: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    ws, _raw = solo(role, "lockstep", ping_interval=5.0, ping_timeout=5.0, close_timeout=5.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(ws._run)
+        started = trio.current_time()
+        with pytest.raises(ConnectionClosedError) as info:
+            await ws.send(bytes(100_000))  # blocks: the peer reads nothing, ever
+        assert trio.current_time() - started <= 16  # interval + timeout + close deadline
+        assert ws.sent_close_code == 1011
+        assert info.value.__cause__ is not None
+        await ws._closed.wait()
