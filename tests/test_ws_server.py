@@ -7,6 +7,8 @@ where it can; raw peers send hand-built bytes, our client covers the rest.
 from __future__ import annotations
 
 import logging
+import socket
+import struct
 
 import pytest
 import trio
@@ -235,25 +237,33 @@ async def test_server_shutdown_closes_1001(transport: str) -> None:
     assert events == [("closed", 1001, 1001)]
 
 
-async def test_abrupt_tcp_drop_reaches_the_handler_as_1006() -> None:
+@pytest.mark.parametrize("how", ["fin", "rst"])
+async def test_abrupt_tcp_drop_reaches_the_handler_as_1006(how: str) -> None:
     seen: list[int | None] = []
+    causes: list[BaseException | None] = []
     app = App()
 
     @app.websocket("/drop")
     async def drop(ws: WebSocket) -> None:
         try:
             await ws.receive()
-        except ConnectionClosedError:
+        except ConnectionClosedError as exc:
             seen.append(ws.close_code)
+            causes.append(exc.__cause__)
             raise
 
     async with serving(app, "tcp") as h:
         stream = await h.dial()
         head, _ = await raw_upgrade(stream, upgrade_request("/drop"))
         assert head.startswith(b"HTTP/1.1 101 ")
+        if how == "rst":
+            assert isinstance(stream, trio.SocketStream)
+            stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         await stream.aclose()
         await wait_for(lambda: bool(seen))
     assert seen == [1006]
+    if how == "rst":  # the reset is the cause users see
+        assert isinstance(causes[0], trio.BrokenResourceError)
 
 
 async def test_accept_and_reject_misuse(transport: str) -> None:
