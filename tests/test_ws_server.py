@@ -337,3 +337,28 @@ async def test_peer_gone_before_the_101_is_quiet(caplog: pytest.LogCaptureFixtur
         await wait_for(lambda: h.server.statistics()["connections"] == 0)
     assert outcome == ["closed"]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_keepalive_timeout_over_tcp_with_a_peer_that_never_pongs() -> None:
+    closes: list[int | None] = []
+    app = App()
+
+    @app.websocket("/ka", ping_interval=0.2, ping_timeout=0.3)
+    async def ka(ws: WebSocket) -> None:
+        try:
+            await ws.receive()
+        except ConnectionClosedError as exc:
+            closes.append(exc.sent_code)
+            raise
+
+    async with serving(app, "tcp") as h:
+        stream = await h.dial()
+        head, frames = await raw_upgrade(stream, upgrade_request("/ka"))
+        assert head.startswith(b"HTTP/1.1 101 ")
+        assert (await frames.next())[0] == 0x9  # a Ping we never answer
+        opcode, payload = await frames.next()
+        assert (opcode, payload[:2]) == (0x8, b"\x03\xf3")  # Close 1011
+        assert await frames.at_eof()
+        await stream.aclose()
+        await wait_for(lambda: bool(closes))
+    assert closes == [1011]
