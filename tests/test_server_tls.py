@@ -1,71 +1,35 @@
-"""HTTPS: serve(ssl_context=...) with a throwaway self-signed certificate."""
+"""HTTPS: serve(ssl_context=...) with certificates from a throwaway trustme CA."""
 
 from __future__ import annotations
 
-import datetime
 import functools
-import ipaddress
 import ssl
-from pathlib import Path
 
 import pytest
 import trio
+import trustme
 
 import trio_ws
 from trio_ws import Request, Response, ServerConfig
 
 from .conftest import DEADLINE, H11Client, assert_no_errors, connect, make_app, read_until_eof
 
-cryptography = pytest.importorskip(
-    "cryptography", reason="needs the cryptography package to make a certificate"
-)
-
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    directory = tmp_path_factory.mktemp("tls")
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
+def ca() -> trustme.CA:
+    return trustme.CA()
 
 
-def contexts(certificate: tuple[Path, Path]) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    cert_path, key_path = certificate
+def contexts(ca: trustme.CA) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(cert_path, key_path)
-    client = ssl.create_default_context(cafile=str(cert_path))
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
     return server, client
 
 
-async def test_https_request(certificate: tuple[Path, Path], caplog: pytest.LogCaptureFixture) -> None:
-    server_ctx, client_ctx = contexts(certificate)
+async def test_https_request(ca: trustme.CA, caplog: pytest.LogCaptureFixture) -> None:
+    server_ctx, client_ctx = contexts(ca)
     app = make_app()
 
     @app.route("/scheme")
@@ -88,11 +52,9 @@ async def test_https_request(certificate: tuple[Path, Path], caplog: pytest.LogC
     assert_no_errors(caplog)
 
 
-async def test_tls_handshake_failure_and_timeout(
-    certificate: tuple[Path, Path], caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_tls_handshake_failure_and_timeout(ca: trustme.CA, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("INFO")
-    server_ctx, client_ctx = contexts(certificate)
+    server_ctx, client_ctx = contexts(ca)
     config = ServerConfig(tls_handshake_timeout=0.3)
     with trio.fail_after(DEADLINE):
         async with trio.open_nursery() as nursery:
