@@ -209,6 +209,15 @@ class Request:
             return _empty()
         return self._conn.iter_body(max_size)
 
+    @property
+    def shutdown_requested(self) -> trio.Event | None:
+        """Set when the server shuts down gracefully (``None`` off a server connection).
+
+        Long-lived responses and upgraded protocols watch it to end in time
+        (a WebSocket closes with 1001).
+        """
+        return None if self._conn is None else self._conn.shutdown_requested
+
     async def switch_protocols(self, headers: Sequence[tuple[str, str]]) -> tuple[trio.abc.Stream, bytes]:
         """Answer ``101 Switching Protocols`` and hand over the raw stream.
 

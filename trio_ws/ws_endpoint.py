@@ -115,7 +115,6 @@ class WebSocketRequest:
         except PeerGone as exc:
             self._peer_gone = exc
             raise ConnectionClosedError(None) from exc
-        conn = request._conn
         ws = WebSocket(
             stream,
             self._config.make_protocol(Role.SERVER),
@@ -123,7 +122,7 @@ class WebSocketRequest:
             subprotocol=subprotocol,
             request=request,
             initial_data=trailing,
-            shutdown=conn.shutdown_requested if conn is not None else None,
+            shutdown=request.shutdown_requested,
         )
         await request.nursery.start(ws._run)
         self.websocket = ws
