@@ -18,7 +18,7 @@ import trio
 
 from .app import App
 from .config import ServerConfig
-from .request import Request, Response
+from .demo import DEMO_ECHO_PATH, demo_page
 from .server import open_listeners, serve
 from .static import StaticFiles
 from .websocket import WebSocketConfig
@@ -27,13 +27,6 @@ from .ws_endpoint import echo_handler
 __all__ = ["build_app", "main", "make_parser"]
 
 log = logging.getLogger("trio_ws.cli")
-
-_PLACEHOLDER = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>trio_ws</title></head>
-<body><h1>trio_ws is running</h1>
-<p>This is the built-in page. Run <code>trio-ws serve ROOT</code> to serve a directory.</p>
-</body></html>
-"""
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -95,23 +88,21 @@ def make_parser() -> argparse.ArgumentParser:
 def build_app(args: argparse.Namespace) -> App:
     """The application ``trio-ws serve`` runs for these arguments."""
     app = App()
-    echo_path = getattr(args, "echo", None)
+    root = getattr(args, "root", None)
+    # The built-in demo comes with its echo endpoint; with ROOT, only on request.
+    echo_path = getattr(args, "echo", None) or (None if root is not None else DEMO_ECHO_PATH)
     if echo_path:
         max_size = getattr(args, "max_message_size", WebSocketConfig().max_message_size)
         app.websocket(echo_path, max_message_size=max_size)(echo_handler)
-    if getattr(args, "root", None) is not None:
+    if root is not None:
         static = StaticFiles(
-            args.root,
+            root,
             cache_control=getattr(args, "cache_control", None),
             directory_listing=getattr(args, "directory_listing", False),
         )
         app.mount("/", static)
         return app
-
-    async def placeholder(request: Request) -> Response:
-        return Response.html(_PLACEHOLDER)
-
-    app.add_route("/", placeholder)
+    app.add_route("/", demo_page)
     return app
 
 
