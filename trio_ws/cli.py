@@ -2,6 +2,7 @@
 
 ``trio-ws serve [ROOT]`` serves a directory (or, with no ROOT, the built-in
 demo page) until Ctrl-C or SIGTERM, which shut down gracefully and exit 0.
+``--certfile CERT --keyfile KEY`` serves https:// and wss:// instead.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import functools
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +23,7 @@ from .config import ServerConfig
 from .demo import DEMO_ECHO_PATH, demo_page
 from .server import open_listeners, serve
 from .static import StaticFiles
+from .tls import server_context
 from .websocket import WebSocketConfig
 from .ws_endpoint import echo_handler
 
@@ -77,6 +80,9 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="largest WebSocket message accepted (1009 beyond)",
     )
+    tls = run.add_argument_group("TLS (https:// and wss:// on the same port)")
+    tls.add_argument("--certfile", type=Path, metavar="PEM", help="certificate chain (with --keyfile)")
+    tls.add_argument("--keyfile", type=Path, metavar="PEM", help="private key (with --certfile)")
     files = run.add_argument_group("static files (with ROOT)")
     files.add_argument("--cache-control", metavar="VALUE", help="Cache-Control for files, e.g. 'max-age=60'")
     files.add_argument(
@@ -116,7 +122,19 @@ def _config(args: argparse.Namespace) -> ServerConfig:
     )
 
 
-async def _serve_until_signal(args: argparse.Namespace) -> None:
+def _ssl_context(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ssl.SSLContext | None:
+    certfile, keyfile = args.certfile, args.keyfile
+    if certfile is None and keyfile is None:
+        return None
+    if certfile is None or keyfile is None:
+        parser.error("--certfile and --keyfile must be given together")
+    try:
+        return server_context(certfile, keyfile)
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        parser.error(f"cannot load --certfile {certfile} / --keyfile {keyfile}: {exc}")
+
+
+async def _serve_until_signal(args: argparse.Namespace, ssl_context: ssl.SSLContext | None = None) -> None:
     app = build_app(args)
     hosts = args.host or ["127.0.0.1"]
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -125,7 +143,7 @@ async def _serve_until_signal(args: argparse.Namespace) -> None:
         # main() as a plain OSError rather than inside an exception group.
         listeners = await open_listeners(hosts, args.port, backlog=config.backlog)
         async with trio.open_nursery() as nursery:
-            run = functools.partial(serve, config=config, listeners=listeners)
+            run = functools.partial(serve, config=config, listeners=listeners, ssl_context=ssl_context)
             server = await nursery.start(run, app, hosts, args.port)
             what = str(args.root) if args.root else "the built-in demo"
             for url in server.urls:
@@ -145,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.root is not None and not args.root.is_dir():
         parser.error(f"ROOT must be a directory: {args.root}")
+    ssl_context = _ssl_context(parser, args)
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -153,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.no_access_log:
         logging.getLogger("trio_ws.access").setLevel(logging.WARNING)
     try:
-        trio.run(_serve_until_signal, args)
+        trio.run(_serve_until_signal, args, ssl_context)
     except OSError as exc:
         print(f"trio-ws: {exc}", file=sys.stderr)
         return 1

@@ -3,7 +3,11 @@
 Theory of operation
 -------------------
 1. Open the transport: ``trio.open_tcp_stream`` (happy eyeballs), wrapped in
-   ``trio.SSLStream`` for ``wss://`` (``ssl_context`` or the default context).
+   ``trio.SSLStream`` for ``wss://`` (``ssl_context``, or
+   :func:`trio_ws.tls.client_context`: the system trust store, host name
+   checked, ALPN ``http/1.1``).  A failed TLS handshake (verification, a
+   peer that is not TLS, a reset) raises :class:`HandshakeError` whose
+   ``__cause__`` is the ``ssl`` or ``OSError`` exception.
 2. Send ``GET`` with the upgrade headers (``build_request_headers``) through an
    ``h11.Connection(CLIENT)``; read until h11 yields the ``101`` (skipping other
    1xx) or a final response.
@@ -33,9 +37,10 @@ from urllib.parse import urlsplit
 import h11
 import trio
 
-from .exceptions import HandshakeRejected, InvalidHandshake
+from .exceptions import HandshakeError, HandshakeRejected, InvalidHandshake
 from .sansio.connection import Role
 from .sansio.handshake import ServerAccept, build_request_headers, check_response, make_key
+from .tls import client_context
 from .websocket import WebSocket, WebSocketConfig, WebSocketOptions
 
 __all__ = ["MAX_REJECT_BODY", "connect"]
@@ -91,9 +96,18 @@ async def _open_transport(
     tcp = await trio.open_tcp_stream(host, port)
     if not secure:
         return tcp
-    tls = trio.SSLStream(tcp, ssl_context or ssl.create_default_context(), server_hostname=host)
+    tls = trio.SSLStream(tcp, ssl_context or client_context(), server_hostname=host)
     try:
         await tls.do_handshake()
+    except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+        await trio.aclose_forcefully(tls)
+        cause = exc.__cause__ or exc
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            # Say why (unknown issuer, expired, wrong host...), not just "verify failed".
+            why = f"certificate verify failed: {cause.verify_message}"
+        else:
+            why = str(cause) or type(cause).__name__
+        raise HandshakeError(f"TLS handshake with {host}:{port} failed: {why}") from cause
     except BaseException:
         await trio.aclose_forcefully(tls)
         raise
@@ -183,8 +197,10 @@ async def connect(
     (``max_message_size``, ``fragments``, ``ping_interval``...).
 
     Raises :class:`HandshakeRejected` (the server answered with an HTTP
-    response), :class:`InvalidHandshake`, :class:`NegotiationError`, or
-    ``OSError`` when the TCP connection cannot be made.
+    response), :class:`InvalidHandshake`, :class:`NegotiationError`,
+    :class:`HandshakeError` when the TLS handshake fails (e.g. an untrusted
+    certificate; the ``ssl`` error is ``__cause__``), or ``OSError`` when the
+    TCP connection cannot be made.
     """
     config = WebSocketConfig(**options)
     secure, host, port, host_header, target = _parse_url(url)

@@ -240,10 +240,18 @@ class Server:
             try:
                 await tls.do_handshake()
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                log.info("%s: TLS handshake failed: %s", client, exc.__cause__ or exc)
+                cause = exc.__cause__ or exc
+                plain = getattr(cause, "reason", None) == "HTTP_REQUEST"
+                hint = " (plain HTTP sent to the TLS port)" if plain else ""
+                log.info("%s: TLS handshake failed: %s%s", client, cause, hint)
                 return None
         if scope.cancelled_caught:
             log.info("%s: TLS handshake timed out", client)
+            return None
+        # trio_ws speaks only HTTP/1.1; see trio_ws.tls on why a caller's context is not modified.
+        alpn = tls.selected_alpn_protocol()
+        if alpn not in (None, "http/1.1"):
+            log.warning("%s: ALPN negotiated %r; this server speaks only http/1.1: closing", client, alpn)
             return None
         return tls
 
@@ -365,6 +373,9 @@ async def serve(
     :class:`Server` once bound (port 0 picks a free port: see ``server.port``).
     ``host`` may be a list (several listeners) or ``None`` (every interface,
     IPv4 and IPv6); ``listeners`` serves listeners the caller made instead.
+    ``ssl_context`` (e.g. :func:`trio_ws.tls.server_context`) serves ``https://``
+    and ``wss://`` on the same port; each handshake must finish within
+    ``config.tls_handshake_timeout``.
     """
     config = config or ServerConfig()
     if listeners is None:
