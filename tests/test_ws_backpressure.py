@@ -148,7 +148,11 @@ async def test_slow_consumer_stops_the_reader_and_aclose_still_finishes() -> Non
     max_queue = 4
     app = holding_app(held, release, max_queue=max_queue, close_timeout=5.0, max_message_size=BIG)
     with trio.fail_after(60):
-        async with serving(app, "tcp") as h, h.connect("/hold", max_message_size=BIG) as ws:
+        # compression=False: zeros would deflate ~1000:1 and never fill the TCP window.
+        async with (
+            serving(app, "tcp") as h,
+            h.connect("/hold", max_message_size=BIG, compression=False) as ws,
+        ):
             await wait_for(lambda: bool(held))
             server_ws = held[0]
 

@@ -80,6 +80,11 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="largest WebSocket message accepted (1009 beyond)",
     )
+    ws.add_argument(
+        "--no-compression",
+        action="store_true",
+        help="do not accept permessage-deflate (RFC 7692) compression",
+    )
     tls = run.add_argument_group("TLS (https:// and wss:// on the same port)")
     tls.add_argument("--certfile", type=Path, metavar="PEM", help="certificate chain (with --keyfile)")
     tls.add_argument("--keyfile", type=Path, metavar="PEM", help="private key (with --certfile)")
@@ -99,7 +104,8 @@ def build_app(args: argparse.Namespace) -> App:
     echo_path = getattr(args, "echo", None) or (None if root is not None else DEMO_ECHO_PATH)
     if echo_path:
         max_size = getattr(args, "max_message_size", WebSocketConfig().max_message_size)
-        app.websocket(echo_path, max_message_size=max_size)(echo_handler)
+        compression = not getattr(args, "no_compression", False)
+        app.websocket(echo_path, max_message_size=max_size, compression=compression)(echo_handler)
     if root is not None:
         static = StaticFiles(
             root,

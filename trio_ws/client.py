@@ -39,6 +39,8 @@ import trio
 
 from .exceptions import HandshakeError, HandshakeRejected, InvalidHandshake
 from .sansio.connection import Role
+from .sansio.deflate import DeflateSettings, PerMessageDeflate, client_accept, client_offer
+from .sansio.frames import Extension
 from .sansio.handshake import ServerAccept, build_request_headers, check_response, make_key
 from .tls import client_context
 from .websocket import WebSocket, WebSocketConfig, WebSocketOptions
@@ -153,12 +155,15 @@ async def _handshake(
     target: str,
     subprotocols: Sequence[str],
     headers: Sequence[tuple[str, str]],
-) -> tuple[ServerAccept, bytes]:
-    """RFC 6455 §4.1 over h11; returns the validated accept and the bytes after the head."""
+    deflate: DeflateSettings | None = None,
+) -> tuple[ServerAccept, bytes, list[Extension]]:
+    """RFC 6455 §4.1 over h11; returns the validated accept, the bytes after the head
+    and the negotiated extensions (permessage-deflate when ``deflate`` is given)."""
     h = h11.Connection(h11.CLIENT)
     key = make_key(os.urandom(16))
+    offer = None if deflate is None else client_offer(deflate)
     request_headers = build_request_headers(
-        host_header, key=key, subprotocols=list(subprotocols), extra_headers=headers
+        host_header, key=key, subprotocols=list(subprotocols), extensions=offer, extra_headers=headers
     )
     data = h.send(h11.Request(method="GET", target=target, headers=request_headers))
     data += h.send(h11.EndOfMessage())
@@ -174,8 +179,19 @@ async def _handshake(
             await _read_rejection(h, stream, event)
         if not isinstance(event, h11.InformationalResponse):  # EOF before a response
             raise InvalidHandshake("the server closed the connection during the handshake")
-    accept = check_response(101, event.headers, key=key, subprotocols=list(subprotocols))
-    return accept, h.trailing_data[0]
+    accept = check_response(
+        101,
+        event.headers,
+        key=key,
+        subprotocols=list(subprotocols),
+        extensions_offered=[offer] if offer else [],
+    )
+    extensions: list[Extension] = []
+    if deflate is not None:
+        params = client_accept(accept.extensions, deflate)  # RFC 7692 §5.2: NegotiationError
+        if params is not None:
+            extensions.append(PerMessageDeflate(params, is_server=False, settings=deflate))
+    return accept, h.trailing_data[0], extensions
 
 
 @asynccontextmanager
@@ -194,7 +210,8 @@ async def connect(
     the server's pick); ``headers`` are extra request headers (Origin,
     Authorization...); ``stream`` uses an already open transport instead of
     dialling (tests, proxies).  ``options`` are :class:`WebSocketConfig` fields
-    (``max_message_size``, ``fragments``, ``ping_interval``...).
+    (``max_message_size``, ``fragments``, ``ping_interval``...);
+    ``compression=False`` does not offer permessage-deflate.
 
     Raises :class:`HandshakeRejected` (the server answered with an HTTP
     response), :class:`InvalidHandshake`, :class:`NegotiationError`,
@@ -207,13 +224,15 @@ async def connect(
     if stream is None:
         stream = await _open_transport(secure, host, port, ssl_context)
     try:
-        accept, trailing = await _handshake(stream, host_header, target, subprotocols, headers)
+        accept, trailing, extensions = await _handshake(
+            stream, host_header, target, subprotocols, headers, config.deflate_settings(Role.CLIENT)
+        )
     except BaseException:
         await trio.aclose_forcefully(stream)
         raise
     ws = WebSocket(
         stream,
-        config.make_protocol(Role.CLIENT, mask_source=_MaskPool()),
+        config.make_protocol(Role.CLIENT, mask_source=_MaskPool(), extensions=extensions),
         config=config,
         subprotocol=accept.subprotocol,
         response_headers=accept.headers,

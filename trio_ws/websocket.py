@@ -18,7 +18,7 @@ ws``, ``await ws.receive_fragment()`` (libcurl-style pieces with meta),
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 
 import trio
@@ -26,7 +26,9 @@ import trio
 from ._ws_core import Message, WebSocketCore, _Item
 from .exceptions import ConnectionClosedOK, LocalProtocolError
 from .sansio.connection import State
+from .sansio.deflate import PerMessageDeflate
 from .sansio.events import Fragment
+from .sansio.frames import Extension
 from .ws_config import (
     DEFAULT_MAX_QUEUE,
     DEFAULT_RECEIVE_SIZE,
@@ -166,11 +168,14 @@ class WebSocket(WebSocketCore):
 
     # --------------------------------------------------------------- sending
 
-    async def send(self, message: Message) -> None:
+    async def send(self, message: Message, *, compress: bool = True) -> None:
         """Send one message: ``str`` as text, ``bytes`` as binary.
 
         Returns once the socket took the bytes.  Raises :class:`ConnectionClosed`
-        if the connection is closing or closed.
+        if the connection is closing or closed.  ``compress=False`` sends this
+        message uncompressed even when permessage-deflate was negotiated (e.g.
+        data that is already compressed, or secrets next to attacker-chosen
+        text: compression leaks their length, as in CRIME/BREACH).
         """
         if isinstance(message, str):
             text = message
@@ -180,6 +185,8 @@ class WebSocket(WebSocketCore):
             make = lambda: self._protocol.send_binary(data)  # noqa: E731
         else:
             raise TypeError(f"send() takes str or bytes, not {type(message).__name__}")
+        if not compress:
+            make = _uncompressed(self._protocol.extensions, make)
         async with self._message_lock:
             await self._send_frame(make)
 
@@ -269,6 +276,22 @@ class MessageSender:
         self.started = True
         await self._ws._send_frame(make)
         self.finished = final
+
+
+def _uncompressed(extensions: Sequence[Extension], make: Callable[[], bytes]) -> Callable[[], bytes]:
+    """``make`` with permessage-deflate paused for the one message it builds."""
+    deflate = next((ext for ext in extensions if isinstance(ext, PerMessageDeflate)), None)
+    if deflate is None:
+        return make
+
+    def make_uncompressed() -> bytes:
+        deflate.compress_outgoing = False
+        try:
+            return make()
+        finally:
+            deflate.compress_outgoing = True
+
+    return make_uncompressed
 
 
 async def _aiter(chunks: AsyncIterable[Message] | Iterable[Message]) -> AsyncIterator[Message]:

@@ -8,11 +8,13 @@ same set as keyword arguments of :func:`trio_ws.connect` and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypedDict
 
 from .sansio.connection import Role, State, WebSocketProtocol
+from .sansio.deflate import DEFAULT_COMPRESSION_LEVEL, DEFAULT_MEM_LEVEL, DEFAULT_THRESHOLD, DeflateSettings
+from .sansio.frames import Extension
 
 __all__ = [
     "DEFAULT_MAX_QUEUE",
@@ -26,6 +28,9 @@ __all__ = [
 DEFAULT_MAX_QUEUE = 16
 #: Bytes asked of the socket per read.
 DEFAULT_RECEIVE_SIZE = 64 * 1024
+#: A server's default permessage-deflate window: 4 KiB, so zlib costs ~43 KiB per
+#: connection instead of ~300 KiB (see :mod:`trio_ws.sansio.deflate`).
+SERVER_MAX_WINDOW_BITS = 12
 
 
 class WebSocketOptions(TypedDict, total=False):
@@ -39,6 +44,12 @@ class WebSocketOptions(TypedDict, total=False):
     close_timeout: float
     fragments: bool
     receive_size: int
+    compression: bool
+    compression_threshold: int
+    compression_level: int
+    compression_mem_level: int
+    max_window_bits: int | None
+    compression_no_context_takeover: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,21 +72,55 @@ class WebSocketConfig:
     fragments: bool = False
     #: Bytes asked of the socket per read.
     receive_size: int = DEFAULT_RECEIVE_SIZE
+    #: Negotiate permessage-deflate (RFC 7692): offered by a client, accepted by a server.
+    compression: bool = True
+    #: Messages sent in one frame below this many bytes go uncompressed.
+    compression_threshold: int = DEFAULT_THRESHOLD
+    #: zlib level of our compressor (-1..9).
+    compression_level: int = DEFAULT_COMPRESSION_LEVEL
+    #: zlib memLevel of our compressor (1..9): its hash table costs ``1 << (mem_level + 9)`` bytes.
+    compression_mem_level: int = DEFAULT_MEM_LEVEL
+    #: LZ77 window (8..15) of our compressor, asked of the peer too; None: 12 on a server, 15 on a client.
+    max_window_bits: int | None = None
+    #: Keep no zlib state between messages (asked of the peer too): less memory, less compression.
+    compression_no_context_takeover: bool = False
 
     def __post_init__(self) -> None:
         if self.max_queue < 1 or self.receive_size < 1:
             raise ValueError("max_queue and receive_size must be at least 1")
         if self.close_timeout <= 0:
             raise ValueError("close_timeout must be positive")
+        self.deflate_settings(Role.CLIENT)  # validates the compression options
 
-    def make_protocol(self, role: Role, mask_source: Callable[[], bytes] | None = None) -> WebSocketProtocol:
-        """A protocol core with these limits."""
+    def deflate_settings(self, role: Role) -> DeflateSettings | None:
+        """The permessage-deflate settings for ``role``; None when compression is off."""
+        if not self.compression:
+            return None
+        bits = self.max_window_bits
+        if bits is None:
+            bits = SERVER_MAX_WINDOW_BITS if role is Role.SERVER else 15
+        return DeflateSettings(
+            max_window_bits=bits,
+            level=self.compression_level,
+            mem_level=self.compression_mem_level,
+            threshold=self.compression_threshold,
+            no_context_takeover=self.compression_no_context_takeover,
+        )
+
+    def make_protocol(
+        self,
+        role: Role,
+        mask_source: Callable[[], bytes] | None = None,
+        extensions: Sequence[Extension] = (),
+    ) -> WebSocketProtocol:
+        """A protocol core with these limits and the negotiated ``extensions``."""
         return WebSocketProtocol(
             role,
             max_message_size=self.max_message_size,
             max_frame_size=self.max_frame_size,
             mask_source=mask_source,
             fragments=self.fragments,
+            extensions=extensions,
         )
 
 

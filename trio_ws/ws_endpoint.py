@@ -37,6 +37,8 @@ from ._http import PeerGone
 from .exceptions import ConnectionClosed, ConnectionClosedError, InvalidHandshake, LocalProtocolError
 from .request import Request, Response
 from .sansio.connection import Role
+from .sansio.deflate import PerMessageDeflate, server_negotiate
+from .sansio.frames import Extension
 from .sansio.handshake import ClientOffer, accept_response_headers, validate_request
 from .websocket import WebSocket, WebSocketConfig
 
@@ -109,7 +111,10 @@ class WebSocketRequest:
         request = self.request
         if request.nursery is None:
             raise RuntimeError("this request is not attached to a server connection")
-        response_headers = accept_response_headers(self.offer, subprotocol=subprotocol, extra_headers=headers)
+        extensions, extensions_header = _negotiate_extensions(self.offer, self._config)
+        response_headers = accept_response_headers(
+            self.offer, subprotocol=subprotocol, extensions=extensions_header, extra_headers=headers
+        )
         try:
             stream, trailing = await request.switch_protocols(response_headers)
         except PeerGone as exc:
@@ -117,7 +122,7 @@ class WebSocketRequest:
             raise ConnectionClosedError(None) from exc
         ws = WebSocket(
             stream,
-            self._config.make_protocol(Role.SERVER),
+            self._config.make_protocol(Role.SERVER, extensions=extensions),
             config=self._config,
             subprotocol=subprotocol,
             request=request,
@@ -143,6 +148,15 @@ class WebSocketRequest:
 
     def __repr__(self) -> str:
         return f"<WebSocketRequest {self.request.target}>"
+
+
+def _negotiate_extensions(offer: ClientOffer, config: WebSocketConfig) -> tuple[list[Extension], str | None]:
+    """permessage-deflate (RFC 7692) if enabled and the client offered it acceptably."""
+    settings = config.deflate_settings(Role.SERVER)
+    params = None if settings is None else server_negotiate(offer.extensions, settings)
+    if params is None:
+        return [], None
+    return [PerMessageDeflate(params, is_server=True, settings=settings)], params.header()
 
 
 def _choose(supported: Sequence[str], offered: Sequence[str]) -> str | None:

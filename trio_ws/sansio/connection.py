@@ -478,6 +478,11 @@ class WebSocketProtocol:
     # ---------------------------------------------------------------- inspection
 
     @property
+    def extensions(self) -> tuple[Extension, ...]:
+        """The negotiated extensions, in negotiation order."""
+        return self._extensions
+
+    @property
     def close_code_received(self) -> int | None:
         """The peer's close code; ``None`` if none arrived or it had no code (1005)."""
         return self._close_code_received
