@@ -3,6 +3,7 @@
 Everything a benchmark needs to compare servers fairly on a small machine:
 
 * :func:`ensure_wrk` — find ``wrk`` (installing Debian's package when root);
+  :func:`ensure_command` does the same for any command and package;
 * :func:`free_port`, :class:`ServerProcess` — start a server script pinned to
   one CPU core in its own process group, wait until it accepts, and always
   stop it (``with`` block: SIGTERM, then SIGKILL, to the whole group);
@@ -57,6 +58,28 @@ def ensure_wrk() -> str:
     found = shutil.which("wrk")
     if not found:
         raise SystemExit("apt-get install wrk did not provide a wrk binary")
+    return found
+
+
+def ensure_command(command: str, package: str, extra_paths: Sequence[str] = ()) -> str:
+    """Path of ``command`` (also looked for in ``extra_paths``, e.g. ``/usr/sbin``);
+    installs Debian's ``package`` with apt-get when missing and root."""
+    search = os.pathsep.join([os.environ.get("PATH", os.defpath), *extra_paths])
+    found = shutil.which(command, path=search)
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise SystemExit(f"{command} is not installed and we are not root: `apt-get install -y {package}`")
+    print(f"{command} not found: installing {package} with apt-get ...", file=sys.stderr, flush=True)
+    subprocess.run(
+        ["sh", "-c", f"apt-get update && apt-get install -y {package}"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
+    found = shutil.which(command, path=search)
+    if not found:
+        raise SystemExit(f"apt-get install {package} did not provide {command}")
     return found
 
 
@@ -201,11 +224,15 @@ class Fetched:
     body: bytes
 
 
-def fetch(url: str, timeout: float = 5.0) -> Fetched:
-    """One GET with ``curl`` (a client that is not ours): status, headers, body."""
+def fetch(url: str, timeout: float = 5.0, headers: Sequence[str] = ()) -> Fetched:
+    """One GET with ``curl`` (a client that is not ours): status, headers, body.
+
+    ``headers`` are extra request header lines (``"Range: bytes=0-9"``).
+    """
+    extra = [arg for line in headers for arg in ("-H", line)]
     with tempfile.NamedTemporaryFile() as head, tempfile.NamedTemporaryFile() as body:
         subprocess.run(
-            ["curl", "-sS", "--max-time", str(timeout), "-D", head.name, "-o", body.name, url],
+            ["curl", "-sS", "--max-time", str(timeout), *extra, "-D", head.name, "-o", body.name, url],
             check=True,
         )
         raw_head = Path(head.name).read_bytes().decode("latin-1")
@@ -245,9 +272,14 @@ def run_wrk(
     threads: int = 1,
     core: int = CLIENT_CORE,
     wrk: str = "wrk",
+    headers: Sequence[str] = (),
 ) -> WrkResult:
-    """One ``wrk`` run pinned to ``core``; raises if wrk fails or reports nothing."""
-    argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "5s", url]
+    """One ``wrk`` run pinned to ``core``; raises if wrk fails or reports nothing.
+
+    ``headers`` are extra request header lines (``wrk -H``), e.g. ``"Range: bytes=0-9"``.
+    """
+    extra = [arg for line in headers for arg in ("-H", line)]
+    argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "5s", *extra, url]
     proc = subprocess.run(
         pinned(argv, core), capture_output=True, text=True, timeout=duration + 30, check=False
     )
