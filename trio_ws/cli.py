@@ -1,7 +1,9 @@
 """The ``trio-ws`` command line (also ``python -m trio_ws``).
 
 ``trio-ws serve [ROOT]`` serves a directory (or, with no ROOT, the built-in
-demo page) until Ctrl-C or SIGTERM, which shut down gracefully and exit 0.
+demo site with its echo at /ws and chat room at /chat) until Ctrl-C or
+SIGTERM, which shut down gracefully (WebSockets close with 1001) and exit 0.
+``trio-ws connect URL`` is an interactive WebSocket client (:mod:`.connect_cli`).
 ``--certfile CERT --keyfile KEY`` serves https:// and wss:// instead.
 """
 
@@ -18,13 +20,15 @@ from pathlib import Path
 
 import trio
 
+from . import connect_cli
 from .app import App
+from .chat import ChatRoom
 from .config import ServerConfig
-from .demo import DEMO_ECHO_PATH, demo_page
+from .demo import DEMO_CHAT_PATH, DEMO_ECHO_PATH, DEMO_PREFIX, DemoSite
 from .server import open_listeners, serve
 from .static import StaticFiles
 from .tls import server_context
-from .websocket import WebSocketConfig
+from .websocket import WebSocketConfig, WebSocketOptions
 from .ws_endpoint import echo_handler
 
 __all__ = ["build_app", "main", "make_parser"]
@@ -72,13 +76,45 @@ def make_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-access-log", action="store_true", help="do not log a line per request")
     ws = run.add_argument_group("WebSocket")
-    ws.add_argument("--echo", metavar="PATH", help="mount a WebSocket echo endpoint at PATH (e.g. /ws)")
+    ws.add_argument(
+        "--echo", metavar="PATH", help=f"mount a WebSocket echo endpoint at PATH (demo: {DEMO_ECHO_PATH})"
+    )
+    ws.add_argument(
+        "--chat", metavar="PATH", help=f"mount a broadcast chat room at PATH (demo: {DEMO_CHAT_PATH})"
+    )
+    ws.add_argument(
+        "--demo",
+        action="store_true",
+        help=f"with ROOT, also serve the demo pages under {DEMO_PREFIX}/",
+    )
     ws.add_argument(
         "--max-message-size",
         type=int,
         default=WebSocketConfig().max_message_size,
         metavar="BYTES",
         help="largest WebSocket message accepted (1009 beyond)",
+    )
+    ws_defaults = WebSocketConfig()
+    ws.add_argument(
+        "--max-queue",
+        type=int,
+        default=ws_defaults.max_queue,
+        metavar="N",
+        help="messages buffered per WebSocket, and per chat member before it is dropped (1013)",
+    )
+    ws.add_argument(
+        "--ping-interval",
+        type=float,
+        default=ws_defaults.ping_interval,
+        metavar="SECONDS",
+        help="keepalive: ping this often (0 disables)",
+    )
+    ws.add_argument(
+        "--ping-timeout",
+        type=float,
+        default=ws_defaults.ping_timeout,
+        metavar="SECONDS",
+        help="keepalive: close with 1011 when a pong takes longer (0: wait forever)",
     )
     ws.add_argument(
         "--no-compression",
@@ -93,28 +129,65 @@ def make_parser() -> argparse.ArgumentParser:
     files.add_argument(
         "--directory-listing", action="store_true", help="list directories that have no index.html"
     )
+    connect_cli.add_parser(commands)
     return parser
 
 
+def _seconds(value: float | None) -> float | None:
+    """A timer option: 0 (or None) disables it."""
+    return value or None
+
+
+def _ws_options(args: argparse.Namespace) -> WebSocketOptions:
+    """The WebSocket limits and timers of the endpoints, from the command line."""
+    defaults = WebSocketConfig()
+    options: WebSocketOptions = {
+        "max_message_size": getattr(args, "max_message_size", defaults.max_message_size),
+        "max_queue": getattr(args, "max_queue", defaults.max_queue),
+        "ping_interval": _seconds(getattr(args, "ping_interval", defaults.ping_interval)),
+        "ping_timeout": _seconds(getattr(args, "ping_timeout", defaults.ping_timeout)),
+    }
+    if hasattr(args, "no_compression"):
+        options["compression"] = not args.no_compression
+    return options
+
+
 def build_app(args: argparse.Namespace) -> App:
-    """The application ``trio-ws serve`` runs for these arguments."""
+    """The application ``trio-ws serve`` runs for these arguments.
+
+    With no ROOT: the demo site at ``/``, its echo at ``/ws`` and its chat room
+    at ``/chat`` (``--echo``/``--chat`` move them).  With ROOT: the directory at
+    ``/``, WebSocket endpoints only with ``--echo``/``--chat``, and the demo
+    pages under ``/_demo/`` with ``--demo``.
+    """
     app = App()
-    root = getattr(args, "root", None)
-    # The built-in demo comes with its echo endpoint; with ROOT, only on request.
-    echo_path = getattr(args, "echo", None) or (None if root is not None else DEMO_ECHO_PATH)
+    root: Path | None = getattr(args, "root", None)
+    demo = root is None
+    echo_path = getattr(args, "echo", None) or (DEMO_ECHO_PATH if demo else None)
+    chat_path = getattr(args, "chat", None) or (DEMO_CHAT_PATH if demo else None)
+    options = _ws_options(args)
     if echo_path:
-        max_size = getattr(args, "max_message_size", WebSocketConfig().max_message_size)
-        compression = not getattr(args, "no_compression", False)
-        app.websocket(echo_path, max_message_size=max_size, compression=compression)(echo_handler)
-    if root is not None:
-        static = StaticFiles(
-            root,
-            cache_control=getattr(args, "cache_control", None),
-            directory_listing=getattr(args, "directory_listing", False),
-        )
-        app.mount("/", static)
+        app.websocket(echo_path, **options)(echo_handler)
+    if chat_path:
+        room = ChatRoom(max_queue=options.get("max_queue", WebSocketConfig().max_queue))
+        app.websocket(chat_path, **options)(room.serve)
+    site = DemoSite(
+        echo_path=echo_path,
+        chat_path=chat_path,
+        root=not demo,
+        max_message_size=options.get("max_message_size"),
+    )
+    if root is None:
+        app.mount("/", site)
         return app
-    app.add_route("/", demo_page)
+    if getattr(args, "demo", False):
+        app.mount(DEMO_PREFIX, site)
+    static = StaticFiles(
+        root,
+        cache_control=getattr(args, "cache_control", None),
+        directory_listing=getattr(args, "directory_listing", False),
+    )
+    app.mount("/", static)
     return app
 
 
@@ -167,6 +240,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "connect":
+        return connect_cli.main(args)
+    for option, path in (("--echo", args.echo), ("--chat", args.chat)):
+        if path is not None and not path.startswith("/"):
+            parser.error(f"{option} takes a path starting with '/': {path!r}")
+    if args.echo is not None and args.echo == args.chat:
+        parser.error("--echo and --chat need different paths")
     if args.root is not None and not args.root.is_dir():
         parser.error(f"ROOT must be a directory: {args.root}")
     ssl_context = _ssl_context(parser, args)

@@ -1,57 +1,92 @@
-"""The built-in demo that ``trio-ws serve`` (with no ROOT) serves.
+"""The built-in demo site that ``trio-ws serve`` shows (with no ROOT, or with ``--demo``).
 
-A single page with a WebSocket echo console, talking to the echo endpoint the
-CLI mounts at :data:`DEMO_ECHO_PATH`. Nothing reaches the internet: no CDN,
-no build step.
+Static pages shipped inside the package (``trio_ws/demo_site/``: plain HTML,
+CSS and JavaScript; no build step, no CDN, nothing fetched from elsewhere):
+
+* ``index.html``: what is running and links to the pages;
+* ``echo.html``: an echo console (text and binary, chosen sizes, round-trip times);
+* ``chat.html``: a broadcast chat room between tabs (name + message);
+* ``media.html``: a ``<video>`` from ROOT that seeks through byte ranges, and a
+  range prober that shows each answer's status and ``Content-Range``.
+
+:class:`DemoSite` serves them with :class:`~trio_ws.StaticFiles` plus one
+generated file, ``config.json``, which tells the pages where the WebSocket
+endpoints are (``null`` when not mounted) and whether a ROOT is served.  The
+pages use relative links only, so the site works under any mount prefix: at
+``/`` with no ROOT, at :data:`DEMO_PREFIX` next to a ROOT.  Every response
+carries a Content-Security-Policy that allows this origin only.
 """
 
 from __future__ import annotations
 
-from .request import Request, Response
+import json
+from pathlib import Path
 
-__all__ = ["DEMO_ECHO_PATH", "DEMO_PAGE", "demo_page"]
+from .request import Request, Response
+from .static import StaticFiles
+
+__all__ = [
+    "DEMO_CHAT_PATH",
+    "DEMO_CSP",
+    "DEMO_ECHO_PATH",
+    "DEMO_PREFIX",
+    "DEMO_SITE",
+    "DemoSite",
+]
 
 #: Where the demo's WebSocket echo endpoint lives.
 DEMO_ECHO_PATH = "/ws"
+#: Where the demo's chat room lives.
+DEMO_CHAT_PATH = "/chat"
+#: Where the demo pages are mounted next to a served ROOT (``trio-ws serve ROOT --demo``).
+DEMO_PREFIX = "/_demo"
+#: The directory of the pages, inside the installed package.
+DEMO_SITE = Path(__file__).resolve().parent / "demo_site"
 
-DEMO_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>trio_ws demo</title>
-<style>
- body { font: 15px/1.5 system-ui, sans-serif; max-width: 44rem; margin: 2rem auto; padding: 0 1rem; }
- #log { border: 1px solid #ccc; padding: .5rem; height: 16rem; overflow-y: auto; font-family: monospace; }
- .in { color: #05a; } .out { color: #555; } .err { color: #b00; }
-</style></head>
-<body>
-<h1>trio_ws is running</h1>
-<p>A WebSocket echo at <code id="url"></code>: type a message and it comes back.
-Run <code>trio-ws serve ROOT</code> to serve a directory instead.</p>
-<form id="form"><input id="text" size="40" value="hello" autocomplete="off">
-<button>Send</button> <span id="state">connecting…</span></form>
-<div id="log"></div>
-<script>
-const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "__ECHO_PATH__";
-document.getElementById("url").textContent = url;
-const log = (cls, text) => {
-  const line = document.createElement("div");
-  line.className = cls; line.textContent = text;
-  const box = document.getElementById("log"); box.appendChild(line); box.scrollTop = box.scrollHeight;
-};
-const ws = new WebSocket(url);
-let sentAt = 0;
-ws.onopen = () => { document.getElementById("state").textContent = "open"; };
-ws.onmessage = (e) => log("in", "← " + e.data + "  (" + (performance.now() - sentAt).toFixed(1) + " ms)");
-ws.onclose = (e) => { document.getElementById("state").textContent = "closed (" + e.code + ")"; };
-ws.onerror = () => log("err", "WebSocket error");
-document.getElementById("form").onsubmit = (e) => {
-  e.preventDefault();
-  const text = document.getElementById("text").value;
-  sentAt = performance.now(); ws.send(text); log("out", "→ " + text);
-};
-</script>
-</body></html>
-""".replace("__ECHO_PATH__", DEMO_ECHO_PATH)
+#: Same origin only: the pages make no request elsewhere (``ws:``/``wss:`` for
+#: browsers whose ``'self'`` does not yet cover WebSocket URLs).
+DEMO_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self'; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
 
 
-async def demo_page(request: Request) -> Response:
-    """The demo's single page."""
-    return Response.html(DEMO_PAGE)
+class DemoSite:
+    """A handler for the demo pages; mount it with ``app.mount(prefix, DemoSite(...))``.
+
+    ``echo_path`` and ``chat_path`` are the absolute paths of the WebSocket
+    endpoints the pages talk to (``None``: not available, the page says so);
+    ``root`` says whether a directory is served at ``/`` (the media page plays
+    videos from it); ``max_message_size`` lets the echo page stay under the limit.
+    """
+
+    def __init__(
+        self,
+        *,
+        echo_path: str | None = DEMO_ECHO_PATH,
+        chat_path: str | None = DEMO_CHAT_PATH,
+        root: bool = False,
+        max_message_size: int | None = None,
+    ) -> None:
+        self._static = StaticFiles(DEMO_SITE, cache_control="no-cache")
+        self.config = {
+            "echo": echo_path,
+            "chat": chat_path,
+            "root": root,
+            "max_message_size": max_message_size,
+        }
+        self._config_json = json.dumps(self.config).encode()
+
+    def __repr__(self) -> str:
+        return f"<DemoSite {self.config}>"
+
+    async def __call__(self, request: Request) -> Response:
+        if request.subpath.lstrip("/") == "config.json" and request.method in ("GET", "HEAD"):
+            response = Response(200, self._config_json, content_type="application/json")
+            response.headers.append(("cache-control", "no-store"))
+        else:
+            response = await self._static(request)
+        response.headers.append(("content-security-policy", DEMO_CSP))
+        response.headers.append(("x-content-type-options", "nosniff"))
+        return response
