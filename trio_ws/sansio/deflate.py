@@ -38,8 +38,8 @@ which only makes us more tolerant of peers doing the same.
 seam with RSV1 ("Per-Message Compressed", §6): on send, the message's first
 frame decides (threshold, per-message opt-out) and carries RSV1; each frame's
 data goes through ``compress`` + ``Z_SYNC_FLUSH``, so every frame is decodable
-on arrival, and the final frame drops the ``00 00 ff ff`` tail (§7.2.1), or is
-the single byte ``00`` when nothing is left (§7.2.3.6).  On receive, the first
+on arrival, and the final frame drops the ``00 00 ff ff`` tail (§7.2.1), which
+leaves the single byte ``00`` when nothing else is left (§7.2.3.6).  On receive, the first
 frame's RSV1 says whether the message is compressed; RSV1 on a continuation
 frame fails with 1002 (§6.1); the tail is appended to the last piece (§7.2.2).
 Control frames never reach extensions.  Context takeover: with
@@ -54,9 +54,11 @@ holds no zlib memory for it; a sender may always drop its own context
 remaining budget; as soon as the output passes ``max_size`` the decode raises
 ``RemoteProtocolError(close_code=1009)``.  So whatever the compression ratio
 (a 1 MB frame of zeros inflates to ~1 GB), a message costs at most
-``max_message_size + 1`` bytes of output plus the zlib state below; input that
-zlib has not consumed stays in its ``unconsumed_tail`` (part of the frame
-already in memory, never copied wholesale).
+``max_message_size + 1`` bytes of output (transiently twice that while the
+pieces are joined) plus the zlib state below.  The input is handed to zlib
+:data:`INFLATE_INPUT_STEP` bytes at a time through a memoryview, so the
+``unconsumed_tail`` copies zlib makes stay that small, and the 4-byte tail is
+inflated on its own rather than appended (no copy of the frame either).
 
 Memory budget (zlib's own figures, per connection)
 --------------------------------------------------
@@ -92,6 +94,7 @@ __all__ = [
     "DEFAULT_MEM_LEVEL",
     "DEFAULT_THRESHOLD",
     "EXTENSION_NAME",
+    "INFLATE_INPUT_STEP",
     "INFLATE_STEP",
     "DeflateParams",
     "DeflateSettings",
@@ -120,9 +123,10 @@ DEFAULT_COMPRESSION_LEVEL = 6
 DEFAULT_MEM_LEVEL = 5
 #: The largest output of one ``decompress`` call (the step of the inflation bound).
 INFLATE_STEP = 64 * 1024
+#: Compressed bytes handed to zlib at a time (bounds its ``unconsumed_tail`` copies).
+INFLATE_INPUT_STEP = 16 * 1024
 
 _TAIL = b"\x00\x00\xff\xff"  # §7.2.1: the empty stored block a sync flush ends with
-_EMPTY_BLOCK = b"\x00"  # §7.2.3.6: a final fragment with nothing left to say
 _PARAM_NAMES = frozenset(
     {
         "server_no_context_takeover",
@@ -394,10 +398,8 @@ class PerMessageDeflate:
         inflater = self._inflater
         if inflater is None:
             inflater = self._inflater = zlib.decompressobj(-self._inflate_bits)
-        if end:
-            data += _TAIL  # §7.2.2: append 00 00 ff ff before inflating the end
         try:
-            out = _bounded_inflate(inflater, data, max_size)
+            out = _inflate(inflater, data, end, max_size)
         except zlib.error as exc:
             raise RemoteProtocolError(f"invalid compressed data: {exc}") from exc
         if end and (not self._inflate_takeover or inflater.eof):
@@ -421,33 +423,48 @@ class PerMessageDeflate:
             )
         out = deflater.compress(data) + deflater.flush(zlib.Z_SYNC_FLUSH)
         if fin:
-            if out.endswith(_TAIL):
-                out = out[:-4]  # §7.2.1: remove the tail of the final sync flush
-            if not out:
-                out = _EMPTY_BLOCK  # §7.2.3.6
+            # §7.2.1: a sync flush always ends with an empty stored block; drop its
+            # 00 00 ff ff.  Its header bits sit in the byte before, so an empty
+            # message still leaves the single 00 of §7.2.3.6.
+            out = out[:-4]
             if not self._send_takeover:
                 self._deflater = None
         return (RSV1 if first else 0), out
 
 
-def _bounded_inflate(inflater: zlib._Decompress, data: bytes, max_size: int | None) -> bytes:
-    """Inflate ``data`` in steps, raising 1009 as soon as the output passes ``max_size``."""
+def _inflate(inflater: zlib._Decompress, data: bytes, end: bool, max_size: int | None) -> bytes:
+    """Inflate one piece (plus the §7.2.2 tail at the end), never past ``max_size``.
+
+    The input goes to zlib :data:`INFLATE_INPUT_STEP` bytes at a time, so the
+    ``unconsumed_tail`` copies zlib makes stay small; the output comes in steps
+    of at most :data:`INFLATE_STEP` and never more than one byte past the budget.
+    """
     parts: list[bytes] = []
-    produced = 0
-    while True:
-        if inflater.eof:
-            break  # anything after a BFINAL block (padding, our tail) is ignored
-        step = INFLATE_STEP if max_size is None else min(INFLATE_STEP, max_size - produced + 1)
+    budget = max_size
+    view = memoryview(data)
+    for pos in range(0, len(data), INFLATE_INPUT_STEP):
+        budget = _inflate_step(inflater, view[pos : pos + INFLATE_INPUT_STEP], budget, parts)
+    if end:
+        _inflate_step(inflater, _TAIL, budget, parts)  # §7.2.2: append 00 00 ff ff
+    return parts[0] if len(parts) == 1 else b"".join(parts)  # transiently 2x the output
+
+
+def _inflate_step(
+    inflater: zlib._Decompress, data: bytes | memoryview, budget: int | None, parts: list[bytes]
+) -> int | None:
+    """Inflate ``data`` into ``parts``; return the budget left, raise 1009 past it."""
+    while not inflater.eof:  # after a BFINAL block (§7.2.3.4) the rest is ignored
+        step = INFLATE_STEP if budget is None else min(INFLATE_STEP, budget + 1)
         chunk = inflater.decompress(data, step)
-        produced += len(chunk)
-        if max_size is not None and produced > max_size:
-            raise RemoteProtocolError(
-                f"decompressed message exceeds max_message_size ({max_size} bytes left)",
-                close_code=MESSAGE_TOO_BIG,
-            )
+        if budget is not None:
+            budget -= len(chunk)
+            if budget < 0:
+                raise RemoteProtocolError(
+                    "decompressed message exceeds max_message_size", close_code=MESSAGE_TOO_BIG
+                )
         if chunk:
             parts.append(chunk)
         data = inflater.unconsumed_tail
         if not data and len(chunk) < step:
             break  # input consumed and zlib had room to spare: nothing pending
-    return parts[0] if len(parts) == 1 else b"".join(parts)  # transiently 2x the output
+    return budget
