@@ -16,7 +16,7 @@ import functools
 import os
 import random
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from trio_ws.static import FileBody
 
 from .test_static_support import TIMEOUT, H11Fetcher, MemoryFetcher, RawFetcher
 
+Pieces = Sequence[tuple[bytes, int, int]]
 BIG = random.Random(1).randbytes(1024 * 1024)
 
 
@@ -70,10 +71,26 @@ async def test_tcp_uses_sendfile(tree: Path, nursery: trio.Nursery, monkeypatch:
     server = await serve(StaticFiles(tree), nursery)
     fetch = H11Fetcher(server.port)
     assert (await fetch("/big.bin")).body == BIG
-    reply = await fetch("/big.bin", headers=[("range", "bytes=10-19,500000-500009")])
+    # Parts adding up to more than inline_limit go out with sendfile too.
+    reply = await fetch("/big.bin", headers=[("range", "bytes=0-99999,500000-599999")])
     assert reply.status == 206
     assert sendfile
     assert not pread
+
+
+async def test_small_answers_of_big_files_are_read_inline(
+    tree: Path, nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inlining is decided by the bytes sent, not the file size: one write instead of many."""
+    sendfile, pread = _counting(monkeypatch, "sendfile"), _counting(monkeypatch, "pread")
+    server = await serve(StaticFiles(tree), nursery)
+    fetch = H11Fetcher(server.port)
+    reply = await fetch("/big.bin", headers=[("range", "bytes=10-19,500000-500009")])
+    assert reply.status == 206
+    assert BIG[10:20] in reply.body
+    assert BIG[500000:500010] in reply.body
+    assert len(pread) == 2
+    assert not sendfile
 
 
 async def test_memory_streams_use_thread_pread(
@@ -245,16 +262,16 @@ async def test_producer_multipart_pieces(tree: Path) -> None:
 
 async def test_inline_read_retries_once_after_a_change(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tree / "small.txt"
-    real = static_module._read_small
+    real = static_module._read_pieces
     calls = []
 
-    def changing(p: str, expected: os.stat_result) -> bytes | None:
+    def changing(p: str, expected: os.stat_result, pieces: Pieces, trailer: bytes) -> bytes | None:
         calls.append(p)
         if len(calls) == 1:
             path.write_bytes(b"changed content\n")
-        return real(p, expected)
+        return real(p, expected, pieces, trailer)
 
-    monkeypatch.setattr(static_module, "_read_small", changing)
+    monkeypatch.setattr(static_module, "_read_pieces", changing)
     static = StaticFiles(tree)
     response = await static(Request("GET", b"/small.txt", []))
     assert len(calls) == 2
@@ -265,7 +282,7 @@ async def test_inline_read_retries_once_after_a_change(tree: Path, monkeypatch: 
 
 
 async def test_inline_read_gives_up_with_503(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(static_module, "_read_small", lambda p, e: None)
+    monkeypatch.setattr(static_module, "_read_pieces", lambda p, e, pieces, trailer: None)
     response = await StaticFiles(tree)(Request("GET", b"/small.txt", []))
     assert response.status == 503
     assert ("retry-after", "1") in response.headers
@@ -277,7 +294,7 @@ async def test_inline_retry_when_the_file_is_replaced(
 ) -> None:
     path = tree / "small.txt"
 
-    def replace(p: str, expected: os.stat_result) -> bytes | None:
+    def replace(p: str, expected: os.stat_result, pieces: Pieces, trailer: bytes) -> bytes | None:
         path.unlink()
         if replacement == "directory":
             path.mkdir()
@@ -285,18 +302,18 @@ async def test_inline_retry_when_the_file_is_replaced(
             path.symlink_to(tree / "big.bin")
         return None
 
-    monkeypatch.setattr(static_module, "_read_small", replace)
+    monkeypatch.setattr(static_module, "_read_pieces", replace)
     response = await StaticFiles(tree)(Request("GET", b"/small.txt", []))
     assert response.status == 404
 
 
 async def test_inline_open_failure_is_404(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def vanish(p: str, expected: os.stat_result) -> bytes | None:
+    def vanish(p: str, expected: os.stat_result, pieces: Pieces, trailer: bytes) -> bytes | None:
         os.unlink(p)
-        return real(p, expected)
+        return real(p, expected, pieces, trailer)
 
-    real = static_module._read_small
-    monkeypatch.setattr(static_module, "_read_small", vanish)
+    real = static_module._read_pieces
+    monkeypatch.setattr(static_module, "_read_pieces", vanish)
     assert (await StaticFiles(tree)(Request("GET", b"/small.txt", []))).status == 404
 
 
@@ -304,7 +321,7 @@ async def test_inline_short_read_counts_as_a_change(tree: Path, monkeypatch: pyt
     path = tree / "small.txt"
     st = os.stat(path)
     monkeypatch.setattr(os, "pread", lambda fd, n, off: b"sm")
-    assert static_module._read_small(str(path), st) is None
+    assert static_module._read_pieces(str(path), st, [(b"", 0, st.st_size)], b"") is None
 
 
 async def test_unreadable_producer_file_is_404(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:

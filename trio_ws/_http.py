@@ -438,7 +438,9 @@ class HTTPConnection:
         await self.send_all(h.send(self._head(request, response, body.length)))
         if not head_only:
             await body.produce(_Sink(self))
-        await self.send_all(h.send(h11.EndOfMessage()))
+        end = h.send(h11.EndOfMessage())
+        if end:  # b"" with Content-Length: no need for a trip through the scheduler
+            await self.send_all(end)
 
     async def send_error(self, status: int, message: str | None = None) -> None:
         """Answer ``status`` and mark the connection for closing, if h11 still allows a response."""
@@ -549,17 +551,21 @@ async def _sendfile(conn: HTTPConnection, segment: _FileSegment) -> None:
         try:
             sent = os.sendfile(out_fd, segment.fd, offset, left)
         except BlockingIOError:
+            sent = 0
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise PeerGone(str(exc)) from exc
+        else:
+            if sent == 0:
+                raise OSError(f"file ended {left} bytes early (it shrank while being sent)")
+            offset += sent
+            left -= sent
+        if left:
+            # Short or refused: the socket buffer is full, so wait for room rather
+            # than checkpoint and retry into EAGAIN. Nothing left: no extra trip
+            # through the scheduler (the next read on this connection yields).
             conn.deadline = trio.current_time() + conn.config.send_timeout
             await trio.lowlevel.wait_writable(sock)
             conn.deadline = math.inf
-            continue
-        except (BrokenPipeError, ConnectionResetError) as exc:
-            raise PeerGone(str(exc)) from exc
-        if sent == 0:
-            raise OSError(f"file ended {left} bytes early (it shrank while being sent)")
-        offset += sent
-        left -= sent
-        await trio.lowlevel.checkpoint()
 
 
 def _content_length(headers: Sequence[tuple[bytes, bytes]]) -> int | None:

@@ -451,7 +451,9 @@ class StaticFiles:
             pieces = [(head, start, end - start + 1) for head, start, end in plan.parts]
             trailer = plan.trailer
             out[0] = ("content-type", plan.content_type)
-        if request.method == "HEAD" or size > self.inline_limit:
+        # Inline by what is *sent*, not by the file's size: a 64 KiB range or a
+        # multipart answer of a big file is then one pread per piece + one write.
+        if request.method == "HEAD" or sum(count for _, _, count in pieces) > self.inline_limit:
             # The producer opens the file only when the body is sent; check now
             # that it will be able to, so that an unreadable file is a 404 for
             # GET and HEAD alike rather than a connection cut after a 200 head.
@@ -459,15 +461,12 @@ class StaticFiles:
                 return Response.error(404)
             return Response(status, FileBody(path, st, pieces, trailer), headers=out)
         try:
-            data = _read_small(path, st)
+            data = _read_pieces(path, st, pieces, trailer)
         except OSError:
             return Response.error(404)  # gone, unreadable, or a symlink now
         if data is None:
             return None
-        if status == 200:
-            return Response(200, data, headers=out)
-        body = b"".join(head + data[offset : offset + count] for head, offset, count in pieces)
-        return Response(status, body + trailer, headers=out)
+        return Response(status, data, headers=out)
 
     def _range_decision(self, request: Request, size: int, etag: str, mtime: int) -> ranges.RangeDecision:
         value = request.header("range")
@@ -537,14 +536,24 @@ def _printable(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def _read_small(path: str, expected: os.stat_result) -> bytes | None:
-    """The whole (small) file, or ``None`` if it is no longer the one ``expected`` describes."""
+def _read_pieces(
+    path: str, expected: os.stat_result, pieces: Sequence[tuple[bytes, int, int]], trailer: bytes
+) -> bytes | None:
+    """The (small) body made of ``pieces``, or ``None`` if the file is no longer ``expected``."""
     fd = os.open(path, _OPEN_FLAGS)
     try:
         if not _same_file(os.fstat(fd), expected):
             return None
-        data = os.pread(fd, expected.st_size, 0)
+        out = []
+        for head, offset, count in pieces:
+            data = os.pread(fd, count, offset)
+            if len(data) != count:
+                return None  # a short read: it shrank after fstat
+            out.append(head)
+            out.append(data)
     finally:
         os.close(fd)
-    # A short read: it shrank after fstat.
-    return data if len(data) == expected.st_size else None
+    if len(out) == 2 and not out[0] and not trailer:
+        return out[1]
+    out.append(trailer)
+    return b"".join(out)
