@@ -27,26 +27,32 @@ Unauthorized: <body>``), the connection fails, or it closes abnormally
 (``closed 1011 ...``); 2 for usage errors; 130 after Ctrl-C (which still
 closes with 1000).
 
-Reading stdin: a worker thread (``trio.to_thread.run_sync(readline,
-abandon_on_cancel=True)``) rather than ``trio.lowlevel.FdStream(os.dup(0))``.
-FdStream needs a pollable descriptor (epoll refuses regular files, so
-``< file`` would fail) and switches the file description, shared with the
-shell, to non-blocking mode, which outlives us if we are killed.  A thread
-reads a tty, a pipe or a file alike; one hop per line costs nothing at
-typing speed.
+Reading stdin: ``os.read(0, ...)`` in a worker thread
+(``trio.to_thread.run_sync(..., abandon_on_cancel=True)``), lines split on
+our side, rather than ``trio.lowlevel.FdStream(os.dup(0))``.  FdStream needs a
+pollable descriptor (epoll refuses regular files, so ``< file`` would fail)
+and switches the file description, shared with the shell, to non-blocking
+mode, which outlives us if we are killed.  A thread reads a tty, a pipe or a
+file alike.  It is ``os.read`` and not ``sys.stdin.buffer.readline``: a read
+abandoned on close must not hold the buffered reader's lock, or the
+interpreter aborts at exit ("could not acquire lock for <stdin> at
+interpreter shutdown").  A line longer than :data:`MAX_LINE` is sent in
+pieces of that size, so the input buffer has a bound.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
+import os
 import signal
 import ssl
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TextIO
 
 import trio
 
@@ -54,10 +60,23 @@ from .client import connect
 from .exceptions import ConnectionClosed, ConnectionClosedOK, HandshakeRejected, InvalidHandshake
 from .websocket import Message, WebSocket, WebSocketConfig
 
-__all__ = ["HEX_PREVIEW", "add_parser", "format_message", "main", "parse_header", "run"]
+__all__ = [
+    "HEX_PREVIEW",
+    "MAX_LINE",
+    "add_parser",
+    "format_message",
+    "main",
+    "parse_header",
+    "run",
+    "split_lines",
+]
 
 #: Bytes of a binary message shown in hex.
 HEX_PREVIEW = 64
+#: Longest line sent as one message; longer ones go in pieces of this size.
+MAX_LINE = 1 << 20
+#: Bytes asked of stdin per read.
+_READ_SIZE = 64 * 1024
 #: Characters of a refusal's body shown in the error line.
 _BODY_PREVIEW = 200
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -133,11 +152,23 @@ def _is_control(c: str) -> bool:
 
 
 def _line_to_message(line: bytes, binary: bool) -> Message:
-    if line.endswith(b"\r\n"):
-        line = line[:-2]
-    elif line.endswith(b"\n"):
+    """A line (without its ``\\n``) as a message; a trailing ``\\r`` goes too."""
+    if line.endswith(b"\r"):
         line = line[:-1]
     return line if binary else line.decode("utf-8", "replace")
+
+
+def split_lines(pending: bytearray) -> list[bytes]:
+    """Take the complete lines (and overlong pieces) out of ``pending``."""
+    lines = []
+    while (end := pending.find(b"\n")) >= 0 or len(pending) >= MAX_LINE:
+        if end < 0 or end > MAX_LINE:
+            lines.append(bytes(pending[:MAX_LINE]))
+            del pending[:MAX_LINE]
+        else:
+            lines.append(bytes(pending[:end]))
+            del pending[: end + 1]
+    return lines
 
 
 def _refusal(exc: HandshakeRejected) -> str:
@@ -160,11 +191,19 @@ class _Session:
 
 
 class _Client:
-    def __init__(self, args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        read: Callable[[], bytes],
+        out: TextIO,
+        err: TextIO,
+        interactive: bool,
+    ) -> None:
         self.args = args
-        self.stdin = stdin
+        self.read = read
         self.out = out
         self.err = err
+        self.interactive = interactive
         self.session = _Session()
 
     def status(self, text: str) -> None:
@@ -201,7 +240,7 @@ class _Client:
     async def converse(self, ws: WebSocket) -> None:
         shown = f" (subprotocol {ws.subprotocol})" if ws.subprotocol else ""
         self.status(f"connected to {self.args.url}{shown}")
-        if self.stdin.isatty():
+        if self.interactive:
             self.status("type a line to send it; Ctrl-D closes, Ctrl-C too")
         with trio.open_signal_receiver(signal.SIGINT) as interrupts:
             async with trio.open_nursery() as nursery:
@@ -224,12 +263,16 @@ class _Client:
         done.cancel()
 
     async def send_loop(self, ws: WebSocket, done: trio.CancelScope) -> None:
-        while line := await trio.to_thread.run_sync(self.stdin.readline, abandon_on_cancel=True):
-            try:
-                await ws.send(_line_to_message(line, self.args.binary))
-            except ConnectionClosed as exc:
-                self.session.closed = exc
-                break
+        pending = bytearray()  # at most MAX_LINE + one read
+        try:
+            while chunk := await trio.to_thread.run_sync(self.read, abandon_on_cancel=True):
+                pending += chunk
+                for line in split_lines(pending):
+                    await ws.send(_line_to_message(line, self.args.binary))
+            if pending:  # a last line without a newline
+                await ws.send(_line_to_message(bytes(pending), self.args.binary))
+        except ConnectionClosed as exc:
+            self.session.closed = exc
         else:
             await trio.sleep(self.args.wait)  # end of input: let the last replies arrive
         done.cancel()
@@ -251,11 +294,28 @@ class _Client:
         return 130 if self.session.interrupted else 0
 
 
-async def run(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
-    """Run one ``connect`` session; returns the exit status."""
-    return await _Client(args, stdin, out, err).run()
+async def run(
+    args: argparse.Namespace,
+    read: Callable[[], bytes],
+    out: TextIO,
+    err: TextIO,
+    *,
+    interactive: bool = False,
+) -> int:
+    """Run one ``connect`` session; returns the exit status.
+
+    ``read()`` returns the next chunk of input (``b""`` at its end); it is
+    called in a worker thread and may block.
+    """
+    return await _Client(args, read, out, err, interactive).run()
 
 
 def main(args: argparse.Namespace) -> int:
     """``trio-ws connect`` with parsed arguments; returns the exit status."""
-    return trio.run(run, args, sys.stdin.buffer, sys.stdout, sys.stderr)
+    read_stdin = functools.partial(os.read, 0, _READ_SIZE)
+    try:
+        return trio.run(
+            functools.partial(run, interactive=os.isatty(0)), args, read_stdin, sys.stdout, sys.stderr
+        )
+    except KeyboardInterrupt:  # Ctrl-C while connecting
+        return 130
