@@ -234,7 +234,9 @@ async def test_static_ranges_over_tls_with_h11(files: Path, no_sendfile: list[in
         for (headers, _), (a, b) in zip(parts, spans, strict=True):
             assert ("content-range", f"bytes {a}-{b}/{len(FILE)}") in headers
         await tls.aclose()
-    assert sum(no_sendfile) == len(FILE) + 32 + sum(b - a + 1 for a, b in spans)
+    # The whole file went through worker-thread reads (small pieces may be inlined by
+    # the handler instead); os.sendfile was never reached (it raises above).
+    assert no_sendfile[0] == len(FILE)
 
 
 @pytest.mark.skipif(CURL is None, reason="the curl binary is not installed")
