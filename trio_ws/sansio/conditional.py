@@ -6,14 +6,14 @@ A static-file handler stats the file, builds its validators with :func:`make_eta
 and :func:`format_http_date`, then asks :func:`evaluate_preconditions` what to do.
 That function walks RFC 9110 §13.2.2 step by step and returns an :class:`Outcome`:
 
-====  ==============================================  =====================================
-step  condition evaluated                             false means
-====  ==============================================  =====================================
-1     If-Match (strong comparison, ``*`` = exists)    412
-2     If-Unmodified-Since, only when no If-Match      412
-3     If-None-Match (weak comparison, ``*`` = exists) 304 for GET/HEAD, 412 otherwise
-4     If-Modified-Since, GET/HEAD only, no INM        304
-====  ==============================================  =====================================
+====  ===============================================  =====================================
+step  condition evaluated                              false means
+====  ===============================================  =====================================
+1     If-Match (strong comparison, ``*`` = exists)     412
+2     If-Unmodified-Since, only when no If-Match       412
+3     If-None-Match (weak comparison, ``*`` = exists)  304 for GET/HEAD, 412 otherwise
+4     If-Modified-Since, GET/HEAD only, no INM         304
+====  ===============================================  =====================================
 
 Step 5 (If-Range) lives in :func:`if_range_allows`; its answer decides whether
 ``ranges.evaluate_range`` sees the Range header at all. The caller applies §13.2.1

@@ -15,7 +15,7 @@ Theory of operation
 
 When the peer breaks the protocol, ``receive_data`` does not raise: it stops at
 the offending frame (events before it are still returned), queues a Close with the
-right code (§7.1.7 "_Fail the WebSocket Connection_"), records the error in
+right code (§7.1.7 "*Fail the WebSocket Connection*"), records the error in
 ``failure``, moves to CLOSED and ignores any further input.  The caller flushes
 ``data_to_send()`` and closes the TCP connection.
 

@@ -399,7 +399,7 @@ def check_response(
 ) -> ServerAccept:
     """Validate the server's answer to our handshake (RFC 6455 §4.1, client items 1-6).
 
-    Every failure here obliges the client to _Fail the WebSocket Connection_.
+    Every failure here obliges the client to *Fail the WebSocket Connection*.
     A non-101 status raises :class:`InvalidHandshake` (the trio layer turns a
     real HTTP response into :class:`HandshakeRejected` before calling this);
     bad Upgrade/Connection/Accept headers raise InvalidHandshake; a subprotocol
