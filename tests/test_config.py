@@ -50,3 +50,9 @@ def test_non_positive_limits_rejected(field: str, value: int) -> None:
 def test_every_numeric_field_is_validated() -> None:
     numeric = [f.name for f in dataclasses.fields(ServerConfig) if f.type in ("int", "float")]
     assert len(numeric) == len(dataclasses.fields(ServerConfig)) - 1  # all but server_header
+
+
+@pytest.mark.parametrize("value", ["trio_ws\r\nX-Injected: 1", "caf\u00e9", "tab\there"])
+def test_server_header_must_be_printable_ascii(value: str) -> None:
+    with pytest.raises(ValueError, match="server_header"):
+        ServerConfig(server_header=value)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from email.utils import formatdate
@@ -51,6 +52,12 @@ if TYPE_CHECKING:
 __all__ = ["HTTPConnection", "PeerGone"]
 
 log = logging.getLogger("trio_ws.http")
+
+#: RFC 9110 §5.1 field names are tokens; §5.5 values never hold CR, LF, NUL or other controls.
+_is_token = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+").fullmatch
+_bad_value = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]").search
+#: Events are immutable: one end-of-message serves every response.
+_END = h11.EndOfMessage()
 
 _HAS_LENGTH = 1
 _HAS_CONNECTION = 2
@@ -296,7 +303,7 @@ class HTTPConnection:
             if isinstance(event, h11.Data | h11.EndOfMessage):
                 return event
             # PAUSED after an upgrade request: there is no body.
-            return h11.EndOfMessage()
+            return _END
 
     async def iter_body(self, max_size: int | None = None) -> AsyncIterator[bytes]:
         """Yield request-body chunks as they arrive, enforcing ``max_size``."""
@@ -369,12 +376,15 @@ class HTTPConnection:
         present = 0
         for name, value in extra:
             raw = name.encode("latin-1")
+            encoded = value.encode("latin-1")
+            if _is_token(raw) is None or _bad_value(encoded) is not None:
+                raise h11.LocalProtocolError(f"invalid response header {raw!r}: {encoded!r}")
             size = len(raw)
             if size == 14 and raw.lower() == b"content-length":
                 present |= _HAS_LENGTH
             elif size == 10 and raw.lower() == b"connection":
                 present |= _HAS_CONNECTION
-            headers.append((raw, value.encode("latin-1")))
+            headers.append((raw, encoded))
         return headers, present
 
     def _head(self, request: Request | None, response: Response, length: int | None) -> h11.Response:
@@ -389,7 +399,12 @@ class HTTPConnection:
             headers.append((b"content-length", b"%d" % length))
         if not present & _HAS_CONNECTION and self._should_close(request):
             headers.append((b"connection", b"close"))
-        return h11.Response(status_code=status, headers=headers, reason=response.reason)
+        reason = response.reason.encode("latin-1")
+        if _bad_value(reason) is not None:
+            raise h11.LocalProtocolError(f"invalid reason phrase {reason!r}")
+        # Every header was checked above (or is ours), so h11's per-header regexes
+        # are skipped: they were the largest single cost of a small response.
+        return h11.Response(status_code=status, headers=headers, reason=reason, _parsed=True)
 
     def _should_close(self, request: Request | None) -> bool:
         h = self.h11
@@ -417,7 +432,7 @@ class HTTPConnection:
             data = h.send(self._head(request, response, len(body)))
             if body and not head_only:
                 data += h.send(h11.Data(data=body))
-            data += h.send(h11.EndOfMessage())
+            data += h.send(_END)
             await self.send_all(data)
         elif isinstance(body, AsyncIterable):
             await self.send_all(h.send(self._head(request, response, None)))
@@ -425,7 +440,7 @@ class HTTPConnection:
                 async for chunk in body:
                     if chunk:
                         await self.send_all(h.send(h11.Data(data=chunk)))
-            await self.send_all(h.send(h11.EndOfMessage()))
+            await self.send_all(h.send(_END))
         else:
             assert not isinstance(body, str)  # Response encodes str bodies
             await self._send_produced(request, response, body, head_only)
@@ -438,7 +453,7 @@ class HTTPConnection:
         await self.send_all(h.send(self._head(request, response, body.length)))
         if not head_only:
             await body.produce(_Sink(self))
-        end = h.send(h11.EndOfMessage())
+        end = h.send(_END)
         if end:  # b"" with Content-Length: no need for a trip through the scheduler
             await self.send_all(end)
 
@@ -475,7 +490,12 @@ class HTTPConnection:
     async def switch_protocols(self, headers: Sequence[tuple[str, str]]) -> tuple[trio.abc.Stream, bytes]:
         """Send ``101 Switching Protocols``; return the stream and the bytes after the head."""
         h = self.h11
-        head = h11.InformationalResponse(status_code=101, headers=self._base_headers(headers)[0])
+        head = h11.InformationalResponse(
+            status_code=101,
+            headers=self._base_headers(headers)[0],
+            reason=b"Switching Protocols",
+            _parsed=True,
+        )
         data = h.send(head)
         await self.send_all(data)
         self.switched = True

@@ -58,6 +58,8 @@ class ServerConfig:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
+        if any(ord(ch) < 0x20 or ord(ch) > 0x7E for ch in self.server_header):
+            raise ValueError(f"ServerConfig.server_header must be printable ASCII: {self.server_header!r}")
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
