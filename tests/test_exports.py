@@ -10,6 +10,8 @@ EXPECTED_ALL = [
     "App",
     "BodyProducer",
     "BodySink",
+    "Broadcast",
+    "ChatRoom",
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",

@@ -4,6 +4,7 @@ Re-exports only; ``tests/test_exports.py`` pins ``__all__``.
 """
 
 from .app import App
+from .chat import Broadcast, ChatRoom
 from .client import connect
 from .config import ServerConfig
 from .exceptions import (
@@ -33,6 +34,8 @@ __all__ = [
     "App",
     "BodyProducer",
     "BodySink",
+    "Broadcast",
+    "ChatRoom",
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",

@@ -188,11 +188,11 @@ class ChatRoom:
         member._send.close()
 
     def _drop(self, member: ChatMember) -> None:
+        log.info("dropping a slow chat member (close %d): %r", DROP_CODE, member)
         self._dropped += 1
         self._members.pop(member, None)
         member._receive.close()  # the sender stops at once: nothing more goes to it
         member._dropped.set()  # _close_when_dropped sends the 1013
-        log.info("dropped a slow chat member %s: %d messages behind", member, self.max_queue)
 
     async def _sender(self, member: ChatMember) -> None:
         """Drain the member's queue into its WebSocket (never raises)."""
