@@ -116,6 +116,8 @@ def test_pages_link_each_other_relatively() -> None:
     for page in PAGES:
         html = (DEMO_SITE / page).read_text()
         for target in re.findall(r'(?:href|src)="([^"]+)"', html):
+            if target == "data:,":  # the empty icon
+                continue
             assert not target.startswith("/"), f"{page}: {target}"
             assert (DEMO_SITE / target).is_file(), f"{page}: {target}"
 
