@@ -9,7 +9,9 @@ Everything a benchmark needs to compare servers fairly on a small machine:
   stop it (``with`` block: SIGTERM, then SIGKILL, to the whole group);
 * :func:`fetch` — one request with ``curl`` to check what a server answers;
 * :func:`run_wrk` — one ``wrk`` run pinned to another core, parsed;
-* :func:`median`, :func:`format_table` — summarise and print side by side.
+* :func:`median`, :func:`format_table` — summarise and print side by side;
+* :func:`process_group_rss_bytes`, :func:`raise_nofile_limit` — memory of a
+  server, and file descriptors for many connections.
 
 The scripts in ``bench/`` run as ``python bench/<name>.py`` so this module is
 imported as ``common`` (``bench/`` is ``sys.path[0]``).
@@ -20,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -179,6 +182,10 @@ class ServerProcess:
             return 0.0
         return process_group_cpu_seconds(self.proc.pid)
 
+    def rss_bytes(self) -> int:
+        """Resident memory of every live process of the server's group."""
+        return process_group_rss_bytes(self.proc.pid) if self.proc is not None else 0
+
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/"
@@ -210,6 +217,31 @@ def process_group_cpu_seconds(pgid: int) -> float:
         if int(fields[2]) == pgid:
             total += int(fields[11]) + int(fields[12])
     return total / _CLOCK_TICKS
+
+
+def process_group_rss_bytes(pgid: int) -> int:
+    """Resident set size (``VmRSS``) summed over the processes in process group ``pgid`` (Linux)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[2]) != pgid:
+                continue
+            status = (stat.parent / "status").read_text()
+        except OSError:
+            continue
+        found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+        total += int(found.group(1)) * 1024 if found else 0
+    return total
+
+
+def raise_nofile_limit() -> int:
+    """Raise this process's soft ``RLIMIT_NOFILE`` to the hard limit (children inherit it); returns it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def _killpg(pgid: int, sig: signal.Signals) -> None:
