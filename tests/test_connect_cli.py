@@ -8,7 +8,9 @@ pipe), and end to end as subprocesses (``python -m trio_ws``), killed in
 from __future__ import annotations
 
 import argparse
+import base64
 import functools
+import hashlib
 import io
 import os
 import re
@@ -196,6 +198,31 @@ async def test_abnormal_close_exits_1() -> None:
         status, _, err = await session(f"{base}/crash", "--wait", "5", stdin=b"boom\n")
     assert status == 1
     assert err.splitlines()[-1] == "trio-ws connect: closed 1011 internal error"
+
+
+async def test_connection_lost_without_a_close_frame() -> None:
+    """A server that answers 101 and drops TCP: 1006, exit 1."""
+
+    async def handle(stream: trio.SocketStream) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await stream.receive_some(4096)
+        key = re.search(rb"(?i)sec-websocket-key: *(\S+)", head)
+        assert key is not None
+        digest = hashlib.sha1(key.group(1) + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
+        await stream.send_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + base64.b64encode(digest) + b"\r\n\r\n"
+        )
+        await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(functools.partial(trio.serve_tcp, handle, 0, host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        status, _, err = await session(f"ws://127.0.0.1:{port}/", stdin=b"x\n", interactive=False)
+        nursery.cancel_scope.cancel()
+    assert status == 1
+    assert err.splitlines()[-1] == "trio-ws connect: connection lost (1006)"
 
 
 async def test_no_server_exits_1() -> None:

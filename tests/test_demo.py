@@ -239,3 +239,21 @@ async def test_demo_chat_broadcasts_between_clients() -> None:
                 await tab1.send(message)
                 assert await tab1.receive() == message
                 assert await tab2.receive() == message
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--echo", "ws"], "--echo takes a path starting with '/'"),
+        (["--chat", "chat"], "--chat takes a path starting with '/'"),
+        (["--echo", "/x", "--chat", "/x"], "--echo and --chat need different paths"),
+        (["--max-queue", "0"], "--max-queue must be at least 1"),
+    ],
+)
+def test_serve_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from trio_ws.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["serve", *argv])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -247,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"{option} takes a path starting with '/': {path!r}")
     if args.echo is not None and args.echo == args.chat:
         parser.error("--echo and --chat need different paths")
+    if args.max_queue < 1:
+        parser.error("--max-queue must be at least 1")
     if args.root is not None and not args.root.is_dir():
         parser.error(f"ROOT must be a directory: {args.root}")
     ssl_context = _ssl_context(parser, args)

@@ -286,9 +286,12 @@ class _Client:
     def outcome(self) -> int:
         closed = self.session.closed
         if closed is not None:
-            code = "no code" if closed.code is None else str(closed.code)
-            text = f"closed {code}" + (f" {closed.reason}" if closed.reason else "")
-            if not isinstance(closed, ConnectionClosedOK):
+            clean = isinstance(closed, ConnectionClosedOK)
+            if closed.code is None:  # no code in the Close (1005), or no Close at all (1006)
+                text = "closed without a code" if clean else "connection lost (1006)"
+            else:
+                text = f"closed {closed.code}" + (f" {closed.reason}" if closed.reason else "")
+            if not clean:
                 return self.error(text)
             self.status(f"{text} (by the server)")
         return 130 if self.session.interrupted else 0
