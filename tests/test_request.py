@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 import pytest
+import trio
+import trio.testing
 
-from trio_ws import Request, Response
+from trio_ws import Request, Response, ServerConfig
+from trio_ws._http import HTTPConnection
 
 
 def test_request_target_split_and_decoding() -> None:
@@ -75,3 +78,18 @@ async def test_response_async_iterable_body_kept() -> None:
     body = gen()
     assert Response(200, body).body is body
     await body.aclose()
+
+
+async def test_call_on_shutdown_runs_callbacks_once_and_late_registrations_at_once() -> None:
+    left, _right = trio.testing.memory_stream_pair()
+    conn = HTTPConnection(left, ServerConfig())
+    request = Request("GET", b"/", [], conn=conn)
+    calls: list[str] = []
+    request.call_on_shutdown(lambda: calls.append("early"))
+    assert calls == []
+    conn.request_shutdown()
+    assert calls == ["early"]
+    request.call_on_shutdown(lambda: calls.append("late"))
+    assert calls == ["early", "late"]
+    Request("GET", b"/", []).call_on_shutdown(lambda: calls.append("detached"))
+    assert calls == ["early", "late"]

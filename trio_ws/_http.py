@@ -36,7 +36,7 @@ import math
 import os
 import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from email.utils import formatdate
 from typing import TYPE_CHECKING
 
@@ -142,6 +142,9 @@ class HTTPConnection:
         self.switched = False
         #: Set when the server shuts down: finish the current response, then close.
         self.shutdown_requested = trio.Event()
+        #: Called (synchronously) at shutdown; an upgraded protocol registers here
+        #: instead of keeping a task per connection waiting on the event.
+        self.shutdown_callbacks: list[Callable[[], None]] = []
         #: The one cancel scope the server runs this connection in.
         self.scope = trio.CancelScope()
         #: Absolute trio time past which the sweeper cancels :attr:`scope`.
@@ -509,6 +512,8 @@ class HTTPConnection:
         self.shutdown_requested.set()
         if self.phase == IDLE:
             self.scope.cancel()
+        for callback in self.shutdown_callbacks:
+            callback()
 
     def _peer(self) -> str:
         return f"{self.client[0]}:{self.client[1]}" if self.client else "peer"

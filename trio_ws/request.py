@@ -218,6 +218,19 @@ class Request:
         """
         return None if self._conn is None else self._conn.shutdown_requested
 
+    def call_on_shutdown(self, callback: Callable[[], None]) -> None:
+        """Have ``callback()`` called (synchronously, once) when the server shuts down gracefully.
+
+        Cheaper than a task per connection waiting on :attr:`shutdown_requested`;
+        called at once if the shutdown has already begun. No-op off a server connection.
+        """
+        if self._conn is None:
+            return
+        if self._conn.shutdown_requested.is_set():
+            callback()
+        else:
+            self._conn.shutdown_callbacks.append(callback)
+
     async def switch_protocols(self, headers: Sequence[tuple[str, str]]) -> tuple[trio.abc.Stream, bytes]:
         """Answer ``101 Switching Protocols`` and hand over the raw stream.
 
