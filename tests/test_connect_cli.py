@@ -35,10 +35,14 @@ def parse(*argv: str) -> argparse.Namespace:
 
 
 async def session(
-    url: str, *argv: str, stdin: bytes | Callable[[], bytes] = b"", interactive: bool = False
+    url: str,
+    *argv: str,
+    stdin: bytes | Callable[[], bytes] = b"",
+    interactive: bool = False,
+    out: io.StringIO | None = None,
 ) -> tuple[int, str, str]:
     """One in-process ``connect`` session: (status, stdout, stderr); ``stdin`` bytes, or a read function."""
-    out, err = io.StringIO(), io.StringIO()
+    out, err = out or io.StringIO(), io.StringIO()
     read = functools.partial(io.BytesIO(stdin).read1, 5) if isinstance(stdin, bytes) else stdin
     with trio.fail_after(DEADLINE):
         status = await connect_cli.run(parse(url, *argv), read, out, err, interactive=interactive)
@@ -176,6 +180,22 @@ async def test_subprotocol_and_header() -> None:
     assert status == 0
     assert out.splitlines() == ["< text: welcome (chat.v1)", "< text: ping"]
     assert f"* connected to {url} (subprotocol chat.v1)" in err
+
+
+def test_refusal_with_an_unregistered_status() -> None:
+    exc = trio_ws.HandshakeRejected(599, [], b"")
+    assert connect_cli._refusal(exc) == "handshake refused: HTTP 599"
+
+
+async def test_stdout_closed_is_not_an_error() -> None:
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    async with server() as base:
+        status, _, err = await session(f"{base}/echo", "--wait", "5", stdin=b"one\n", out=ClosedPipe())
+    assert status == 0
+    assert err.endswith("* closed 1000\n")
 
 
 async def test_refused_handshake_is_one_line_with_the_status() -> None:
@@ -390,3 +410,33 @@ async def test_ctrl_c_in_serve_closes_websockets_with_1001() -> None:
             for pipe in (connect.stdin, connect.stderr):
                 if pipe is not None:
                     await pipe.aclose()
+
+
+def test_main_reads_file_descriptor_0(capfd: pytest.CaptureFixture[str]) -> None:
+    """``trio-ws connect`` in-process: stdin is fd 0 (here a pipe put in its place)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "trio_ws", "serve", "--port", "0", "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    saved = os.dup(0)
+    read_fd, write_fd = os.pipe()
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # the server prints its URL first thing
+        found = URL_LINE.search(line)
+        assert found, line
+        os.write(write_fd, b"from fd 0\n")
+        os.close(write_fd)
+        os.dup2(read_fd, 0)
+        status = cli.main(["connect", f"ws://127.0.0.1:{int(found.group(1))}/ws", "--wait", "0.5"])
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+        os.close(read_fd)
+        process.kill()
+        process.wait(timeout=DEADLINE)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert status == 0
+    assert capfd.readouterr().out == "< text: from fd 0\n"
