@@ -53,10 +53,15 @@ window.TrioDemo = (() => {
     return text.length > count ? text.slice(0, count) + "… (" + text.length + " chars)" : text;
   }
 
+  /** Mark the page ready (body[data-ready="true"]): config.json is loaded and applied, or failed. */
+  function ready() {
+    document.body.dataset.ready = "true";
+  }
+
   /** "closed 1000" / "closed 1013 too slow: …" */
   function closedText(event) {
     return "closed " + event.code + (event.reason ? " " + event.reason : "");
   }
 
-  return { MAX_LOG_LINES, loadConfig, wsUrl, logLine, setState, hex, size, preview, closedText };
+  return { MAX_LOG_LINES, loadConfig, ready, wsUrl, logLine, setState, hex, size, preview, closedText };
 })();

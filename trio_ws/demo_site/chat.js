@@ -2,7 +2,7 @@
 "use strict";
 
 (() => {
-  const { loadConfig, wsUrl, logLine, setState, hex, preview, closedText } = window.TrioDemo;
+  const { loadConfig, ready, wsUrl, logLine, setState, hex, preview, closedText } = window.TrioDemo;
   const $ = (id) => document.getElementById(id);
   const log = $("chat-log");
   const state = $("chat-state");
@@ -81,5 +81,5 @@
     url = wsUrl(config.chat);
     $("chat-url").textContent = url;
     connect();
-  }).catch((error) => setState(state, "error", "could not load config.json: " + error.message));
+  }).catch((error) => setState(state, "error", "could not load config.json: " + error.message)).finally(ready);
 })();

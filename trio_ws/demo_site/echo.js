@@ -2,7 +2,7 @@
 "use strict";
 
 (() => {
-  const { loadConfig, wsUrl, logLine, setState, hex, size, preview, closedText } = window.TrioDemo;
+  const { loadConfig, ready, wsUrl, logLine, setState, hex, size, preview, closedText } = window.TrioDemo;
   const $ = (id) => document.getElementById(id);
   const log = $("echo-log");
   const state = $("echo-state");
@@ -124,5 +124,5 @@
     url = wsUrl(config.echo);
     $("echo-url").textContent = url;
     connect();
-  }).catch((error) => setState(state, "error", "could not load config.json: " + error.message));
+  }).catch((error) => setState(state, "error", "could not load config.json: " + error.message)).finally(ready);
 })();

@@ -2,7 +2,7 @@
 "use strict";
 
 (async () => {
-  const { loadConfig, wsUrl } = window.TrioDemo;
+  const { loadConfig, ready, wsUrl } = window.TrioDemo;
   const show = (id, path) => {
     const el = document.getElementById(id);
     el.dataset.available = String(Boolean(path));
@@ -18,4 +18,5 @@
   } catch (error) {
     document.getElementById("root-status").textContent = "could not load config.json: " + error.message;
   }
+  ready();
 })();

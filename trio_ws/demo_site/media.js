@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const { loadConfig, logLine, hex } = window.TrioDemo;
+  const { loadConfig, ready, logLine, hex } = window.TrioDemo;
   const $ = (id) => document.getElementById(id);
   const video = $("media-video");
   const events = $("media-events");
@@ -162,5 +162,6 @@
   loadConfig().then((config) => {
     note(config, src);
     if (src) loadVideo(src);
-  }).catch((error) => { $("media-note").textContent = "could not load config.json: " + error.message; });
+  }).catch((error) => { $("media-note").textContent = "could not load config.json: " + error.message; })
+    .finally(ready);
 })();
