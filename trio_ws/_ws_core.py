@@ -6,14 +6,20 @@ A :class:`WebSocket` wraps an established connection (after the §4 handshake):
 a trio stream plus a pure :class:`~trio_ws.sansio.connection.WebSocketProtocol`.
 Its owner starts its background work with ``await nursery.start(ws._run)`` (the
 server uses the connection's nursery, the client ``connect()``'s own), and
-``_run`` reads inline and supervises up to three small tasks::
+``_run`` reads inline and supervises one small task::
 
     _run
     ├── reader (inline)  receive_some → protocol.receive_data → schedule replies
     │                    → deliver data events into the message channel
-    ├── _writer          flushes scheduled control replies (Pong, Close)
-    ├── _keepalive       ping every ping_interval; fail 1011 after ping_timeout
-    └── _watch_shutdown  server shutdown → Close 1001
+    └── _housekeeping    flushes scheduled control replies (Pong, Close) when
+                         woken; pings every ping_interval and fails 1011 after
+                         ping_timeout (its wait's deadline is the next ping or
+                         the Pong's deadline: two wake-ups per interval)
+
+Server shutdown needs no task: the endpoint registers a synchronous
+``request.call_on_shutdown`` hook that schedules Close 1001.  A connection idle
+between messages is therefore two parked tasks (plus a nursery); a trio task is
+~2 KiB, which is most of a WebSocket's memory.
 
 **Backpressure.** Messages go into ``trio.open_memory_channel(max_queue)``. When
 it is full the reader waits, and while it waits it does not read the socket: the
@@ -27,9 +33,9 @@ consumer stalled longer than ``ping_timeout`` under traffic is closed with 1011.
 **The reader never waits on a write.**  Replies the protocol makes on its own
 (auto-Pong, the Close echo, the Close we fail with) are only *scheduled*: put in
 a two-slot control buffer (``_pending_pong`` keeps only the latest Pong, which
-§5.5.3 allows; ``_pending_close`` the Close) and the writer task is woken.
-Whoever holds the frame lock next writes the buffer first: the writer task, or a
-user ``send()`` that prepends it to its own frame.  So when both peers push large
+§5.5.3 allows; ``_pending_close`` the Close) and the housekeeping task is woken.
+Whoever holds the frame lock next writes the buffer first: the housekeeping
+task, or a user ``send()`` that prepends it to its own frame.  So when both peers push large
 messages at once, each reader keeps draining its socket (feeding its channel)
 while the writers wait their turn on the lock: Ping/Pong and Close cannot
 deadlock, and the control buffer holds at most one Pong and one Close.  Pings
@@ -59,6 +65,7 @@ Background tasks never raise: they record the first failure, which becomes the
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -101,6 +108,42 @@ class WebSocketCore:
     started by ``_run`` and the closing logic.
     """
 
+    # Slots: ~1 KiB less per connection than a __dict__ (5,000 idle connections
+    # is 5 MB).  The public subclass declares ``__slots__ = ()``.
+    __slots__ = (
+        "__weakref__",
+        "_broken",
+        "_bytes_received",
+        "_bytes_sent",
+        "_cause",
+        "_close_deadline",
+        "_closed",
+        "_config",
+        "_discard",
+        "_frame_lock",
+        "_initial",
+        "_is_client",
+        "_message_lock",
+        "_pending_close",
+        "_pending_pong",
+        "_pings",
+        "_protocol",
+        "_queued_bytes",
+        "_read_done",
+        "_reader_blocked",
+        "_reader_scope",
+        "_receive_channel",
+        "_receiving",
+        "_run_scope",
+        "_send_channel",
+        "_started",
+        "_stream",
+        "_wakeup",
+        "request",
+        "response_headers",
+        "subprotocol",
+    )
+
     def __init__(
         self,
         stream: trio.abc.Stream,
@@ -111,7 +154,6 @@ class WebSocketCore:
         request: Request | None = None,
         response_headers: Iterable[tuple[str, str]] = (),
         initial_data: bytes = b"",
-        shutdown: trio.Event | None = None,
     ) -> None:
         self._stream = stream
         self._protocol = protocol
@@ -120,7 +162,6 @@ class WebSocketCore:
         self.request = request
         self.response_headers = list(response_headers)
         self._initial = initial_data
-        self._shutdown = shutdown
         self._is_client = protocol.role is Role.CLIENT
         self._send_channel, self._receive_channel = trio.open_memory_channel[_Item](config.max_queue)
         self._message_lock = trio.Lock()
@@ -236,7 +277,9 @@ class WebSocketCore:
         self._bytes_sent += len(data)
 
     async def _flush(self) -> None:
-        """Write the scheduled control bytes (the writer task and the final flush)."""
+        """Write the scheduled control bytes (housekeeping and the final flush)."""
+        if not (self._pending_pong or self._pending_close):
+            return
         async with self._frame_lock:
             if self._broken:
                 return
@@ -274,11 +317,7 @@ class WebSocketCore:
         try:
             with self._run_scope:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._writer)
-                    if self._config.ping_interval is not None:
-                        nursery.start_soon(self._keepalive, self._config.ping_interval)
-                    if self._shutdown is not None:
-                        nursery.start_soon(self._watch_shutdown, self._shutdown)
+                    nursery.start_soon(self._housekeeping)
                     task_status.started()
                     with self._reader_scope:
                         await self._read_loop()
@@ -372,6 +411,7 @@ class WebSocketCore:
             waiter.event.set()
             if key == payload:
                 break
+        self._wakeup.set()  # housekeeping: a keepalive Ping may be among them
 
     def _end_of_input(self) -> None:
         if self._read_done.is_set():
@@ -400,25 +440,53 @@ class WebSocketCore:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
 
-    async def _writer(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup = trio.Event()
-            await self._flush()
+    async def _housekeeping(self) -> None:
+        """The one helper task: flush scheduled control replies; keepalive pings.
 
-    async def _keepalive(self, interval: float) -> None:
+        It waits on ``_wakeup`` with a deadline: the next keepalive Ping, or the
+        deadline of the one in flight.  A Pong that answers it wakes this task,
+        and the next Ping is due ``ping_interval`` after that.  Only waiting
+        runs under the deadline, never a write (a cancelled write breaks the
+        connection) -- except the keepalive Ping itself, as ``ping_timeout``
+        covers waiting for the frame lock and the write.
+        """
+        interval = self._config.ping_interval
         timeout = self._config.ping_timeout
+        timeout = math.inf if timeout is None else timeout
+        next_ping = math.inf if interval is None else trio.current_time() + interval
+        waiter: _PingWaiter | None = None
+        pong_deadline = math.inf
         while True:
-            await trio.sleep(interval)
-            with trio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
-                try:
-                    await self.ping(os.urandom(4))
-                except ConnectionClosed:
-                    return
-            if scope.cancelled_caught:
-                self._fail(1011, "keepalive ping timeout", TimeoutError(f"no Pong within {timeout}s"))
-                return
+            with trio.move_on_at(next_ping if waiter is None else pong_deadline):
+                await self._wakeup.wait()
+            if self._wakeup.is_set():
+                self._wakeup = trio.Event()
+                await self._flush()
+            now = trio.current_time()
+            if waiter is not None:
+                if waiter.event.is_set():  # answered, or the connection is ending
+                    next_ping = now + interval if waiter.answered and interval is not None else math.inf
+                    waiter = None
+                elif now >= pong_deadline:
+                    waiter = None
+                    next_ping = math.inf
+                    self._fail(1011, "keepalive ping timeout", TimeoutError(f"no Pong within {timeout}s"))
+            elif now >= next_ping:
+                pong_deadline = now + timeout
+                waiter = await self._keepalive_ping(pong_deadline)
+                if waiter is None:
+                    next_ping = math.inf  # closing: no more Pings
 
-    async def _watch_shutdown(self, shutdown: trio.Event) -> None:
-        await shutdown.wait()
-        self._initiate_close(1001, "server shutting down")  # §7.4.1: going away
+    async def _keepalive_ping(self, deadline: float) -> _PingWaiter | None:
+        """Send a keepalive Ping (by ``deadline``); its waiter, or None if the connection is closing."""
+        payload = os.urandom(4)
+        waiter = self._pings.get(payload)
+        if waiter is None:
+            waiter = self._pings[payload] = _PingWaiter()
+        with trio.move_on_at(deadline):
+            try:
+                await self._send_frame(lambda: self._protocol.send_ping(payload))
+            except ConnectionClosed:
+                self._pings.pop(payload, None)
+                return None
+        return waiter  # if the deadline passed, the caller fails the connection on its next turn

@@ -58,6 +58,8 @@ class WebSocket(WebSocketCore):
     upgrade (server side); ``response_headers`` the 101's headers (client side).
     """
 
+    __slots__ = ()  # every attribute lives in WebSocketCore's slots
+
     # ------------------------------------------------------------ inspection
 
     @property

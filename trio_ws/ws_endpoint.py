@@ -24,8 +24,9 @@ Two handler shapes, chosen with ``accept``:
   the request and calls ``await req.accept(...)`` or ``await req.reject(...)``.
 
 The WebSocket's background work runs in the connection's nursery
-(``request.nursery``), so it ends with the connection; server shutdown (the
-connection's ``shutdown_requested``) closes it with 1001.
+(``request.nursery``), so it ends with the connection; server shutdown closes
+it with 1001 through ``request.call_on_shutdown`` (a synchronous hook: no task
+per connection waits for the shutdown).
 """
 
 from __future__ import annotations
@@ -127,9 +128,10 @@ class WebSocketRequest:
             subprotocol=subprotocol,
             request=request,
             initial_data=trailing,
-            shutdown=request.shutdown_requested,
         )
         await request.nursery.start(ws._run)
+        # §7.4.1 1001 (going away); a synchronous hook, not a watcher task per connection.
+        request.call_on_shutdown(lambda: ws._initiate_close(1001, "server shutting down"))
         self.websocket = ws
         return ws
 
