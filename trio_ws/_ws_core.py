@@ -64,9 +64,11 @@ Background tasks never raise: they record the first failure, which becomes the
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
+import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -88,6 +90,10 @@ log = logging.getLogger("trio_ws.websocket")
 CLIENT_EOF_WAIT = 2.0
 #: Close codes that count as a clean close (1005: the peer's Close had no code).
 _CLEAN_CODES = frozenset({1000, 1001, 1005})
+#: ``receive()`` takes queued messages without yielding to the scheduler (it
+#: still raises Cancelled when cancelled); after this many in a row it yields
+#: once, so a loop draining a long queue cannot starve other tasks.
+RECEIVES_PER_YIELD = 16
 
 Message = str | bytes
 _Item = str | bytes | Fragment
@@ -133,6 +139,7 @@ class WebSocketCore:
         "_reader_blocked",
         "_reader_scope",
         "_receive_channel",
+        "_receives_unyielded",
         "_receiving",
         "_run_scope",
         "_send_channel",
@@ -179,6 +186,7 @@ class WebSocketCore:
         self._broken = False
         self._discard = False
         self._receiving = False
+        self._receives_unyielded = 0
         self._reader_blocked = False
         self._cause: BaseException | None = None
         self._queued_bytes = 0
@@ -246,13 +254,28 @@ class WebSocketCore:
         return trio.current_time() - started
 
     async def _send_frame(self, make: Callable[[], bytes]) -> None:
-        """Build a frame under the frame lock and write it after any pending control bytes."""
-        async with self._frame_lock:
+        """Build a frame under the frame lock and write it after any pending control bytes.
+
+        Hot path: a free lock is taken with ``acquire_nowait`` (``async with``
+        costs a scheduler round even uncontended); ``send_all`` is the
+        checkpoint.  Cancellation is checked before the frame is built, so a
+        send in a cancelled scope raises Cancelled and leaves the connection
+        intact, as before.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        lock = self._frame_lock
+        if lock.locked():
+            await lock.acquire()
+        else:
+            lock.acquire_nowait()
+        try:
             if self._broken or self._protocol.state is not State.OPEN or self._read_done.is_set():
                 err = self._closed_error()
                 raise err from err.__cause__
             frame = make()
             await self._write(self._take_pending() + frame)
+        finally:
+            lock.release()
 
     def _take_pending(self) -> bytes:
         data = self._pending_pong + self._pending_close
@@ -334,10 +357,20 @@ class WebSocketCore:
 
     async def _read_loop(self) -> None:
         protocol = self._protocol
+        size = self._config.receive_size
+        fd = _socket_fd(self._stream)
         data, self._initial = self._initial, b""
+        drained = False
         while True:
             if not data:
-                data = await self._receive_some()
+                # After a short read the socket is (almost surely) empty: on plain
+                # TCP wait for readability first instead of a speculative recv
+                # that fails with EAGAIN (a syscall, an exception, then the wait).
+                if drained and fd >= 0:
+                    data = await self._receive_when_readable(fd, size)
+                else:
+                    data = await self._receive_some()
+                drained = len(data) < size
             self._bytes_received += len(data)
             close_sent = protocol.close_sent
             events = protocol.receive_data(data)
@@ -355,6 +388,24 @@ class WebSocketCore:
             self._record(exc)
             return b""
         return data if type(data) is bytes else bytes(data)
+
+    async def _receive_when_readable(self, fd: int, size: int) -> bytes:
+        """``receive_some`` of a plain TCP stream: wait for readability, then one ``read``."""
+        while True:
+            await trio.lowlevel.wait_readable(fd)
+            try:
+                return os.read(fd, size)
+            except BlockingIOError:
+                continue  # a spurious wake-up
+            except OSError as exc:  # as trio.SocketStream translates it
+                error: trio.ClosedResourceError | trio.BrokenResourceError
+                if exc.errno == errno.EBADF:
+                    error = trio.ClosedResourceError("this socket was already closed")
+                else:
+                    error = trio.BrokenResourceError(f"socket connection broken: {exc}")
+                error.__cause__ = exc
+                self._record(error)
+                return b""
 
     def _schedule_replies(self, events: list[Event], close_sent: bool) -> None:
         """Move the protocol's own replies into the control buffer and wake the writer."""
@@ -490,3 +541,10 @@ class WebSocketCore:
                 self._pings.pop(payload, None)
                 return None
         return waiter  # if the deadline passed, the caller fails the connection on its next turn
+
+
+def _socket_fd(stream: trio.abc.Stream) -> int:
+    """The fd of a plain TCP ``trio.SocketStream`` the reader may ``os.read``; -1 otherwise (TLS, memory)."""
+    if type(stream) is not trio.SocketStream or sys.platform == "win32":  # no os.read on Windows sockets
+        return -1
+    return stream.socket.fileno()
