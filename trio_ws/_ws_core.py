@@ -50,6 +50,16 @@ protocol while the frame lock is held, so no data frame can follow our Close.
 A write that fails or is cancelled half-way marks the connection broken: later
 sends raise :class:`ConnectionClosedError` and the TCP connection is aborted.
 
+**Scheduler trips** (the cost of small messages).  A free lock is taken with
+``acquire_nowait`` after one cancellation check (``async with lock`` is a full
+scheduler round even uncontended); ``send_all`` stays the send's checkpoint.
+``receive()`` takes a queued message the same way, yielding every
+:data:`RECEIVES_PER_YIELD` messages in a row.  After a short read the reader of
+a plain TCP stream waits for readability and then ``os.read``s, instead of a
+speculative ``recv`` that would fail with EAGAIN (TLS and memory streams use
+``receive_some``).  What remains per echoed message is the hand-off: the reader
+wakes the receiving task through the channel.
+
 **Closing.**  :meth:`aclose` first closes the channel's receive end, so a reader
 blocked on a full channel wakes, discards data and keeps answering Ping/Close;
 then it schedules our Close and waits for ``_run`` to finish, all within
