@@ -73,8 +73,11 @@ FILE_CHUNK_SIZE = 256 * 1024
 #: Statuses whose responses never carry a body or a Content-Length we compute.
 _NO_BODY_STATUSES = frozenset({204, 304})
 #: How long, and how much, to read and discard before closing after an error.
+#: Time is the real bound (as nginx's lingering_time); the byte cap only stops a
+#: peer on a fast link from keeping a task busy for the whole period. Too small a
+#: cap (it was 1 MiB) resets clients still sending a refused upload, losing the 413.
 LINGER_TIMEOUT = 2.0
-LINGER_MAX_BYTES = 1024 * 1024
+LINGER_MAX_BYTES = 64 * 1024 * 1024
 
 
 class PeerGone(Exception):
