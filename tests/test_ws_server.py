@@ -6,6 +6,7 @@ where it can; raw peers send hand-built bytes, our client covers the rest.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import struct
@@ -13,6 +14,7 @@ import struct
 import pytest
 import trio
 
+import trio_ws
 from trio_ws import (
     App,
     ConnectionClosedError,
@@ -362,3 +364,37 @@ async def test_keepalive_timeout_over_tcp_with_a_peer_that_never_pongs() -> None
         await stream.aclose()
         await wait_for(lambda: bool(closes))
     assert closes == [1011]
+
+
+async def test_message_too_big_is_drained_so_the_peer_sees_1009_not_a_reset() -> None:
+    """Failing with 1009 while the peer still sends: the server drains before closing TCP.
+
+    A raw peer declares a 100 MB frame and pushes megabytes of it, as a browser
+    does; the server fails at the frame header. Without the drain it would close
+    with those bytes unread, the kernel would answer with RST, and the peer would
+    lose our Close (a browser reports 1006 instead of 1009).
+    """
+    app = trio_ws.App()
+
+    @app.websocket("/", max_message_size=1024, compression=False)
+    async def handler(ws: trio_ws.WebSocket) -> None:
+        await ws.receive()
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(functools.partial(trio_ws.serve, app, "127.0.0.1", 0))
+            stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+            head, frames = await raw_upgrade(stream, upgrade_request())
+            assert head.startswith(b"HTTP/1.1 101")
+            mask = b"\x01\x02\x03\x04"
+            header = struct.pack("!BBQ", 0x82, 0x80 | 127, 100_000_000) + mask
+            await stream.send_all(header + bytes(256 * 1024))
+            opcode, payload = await frames.next()
+            assert (opcode, struct.unpack("!H", payload[:2])[0]) == (0x8, 1009)
+            # Like a browser, the peer is still sending the rest of its message: the
+            # server must still be reading, or these writes fail with a reset.
+            for _ in range(16):
+                await stream.send_all(bytes(256 * 1024))
+                await trio.sleep(0.01)
+            await stream.aclose()
+            await server.aclose()

@@ -98,6 +98,8 @@ log = logging.getLogger("trio_ws.websocket")
 
 #: How long a client waits for the server to close TCP after the close exchange.
 CLIENT_EOF_WAIT = 2.0
+#: How long a side that failed the connection drains the peer's input before closing TCP.
+FAIL_LINGER = 1.0
 #: Close codes that count as a clean close (1005: the peer's Close had no code).
 _CLEAN_CODES = frozenset({1000, 1001, 1005})
 #: ``receive()`` takes queued messages without yielding to the scheduler (it
@@ -490,7 +492,17 @@ class WebSocketCore:
             deadline = trio.current_time() + self._config.close_timeout
         with trio.move_on_at(deadline):
             await self._flush()
-            if self._is_client and self._protocol.close_received and not self._broken:
+            if self._broken:
+                return
+            if self._protocol.failure is not None or self._cause is not None:
+                # We failed the connection (e.g. 1009 for a message too big) while the
+                # peer may still be sending: closing now, with input unread, makes the
+                # kernel send RST, and the peer loses our Close (a browser reports 1006).
+                # Read and discard for a short, bounded while first, as HTTP's lingering
+                # close does; the peer answers our Close and stops sending.
+                with trio.move_on_after(FAIL_LINGER):
+                    await self._drain_until_eof()
+            elif self._is_client and self._protocol.close_received:
                 with trio.move_on_after(CLIENT_EOF_WAIT):
                     await self._drain_until_eof()
 
