@@ -171,6 +171,7 @@ def test_demo_media_page(clip: Clip, pages: Pages, tmp_path: Path) -> None:
     with run_server(str(make_root(clip, tmp_path)), "--demo", log_dir=tmp_path) as server:
         page, seen = watch_clip(pages)
         page.goto(server.url + "/_demo/media.html?src=/clip.webm")
+        page.wait_for_selector('body[data-ready="true"]')  # config.json applied
         assert page.locator("#media-note").get_attribute("data-root") == "true"
         page.wait_for_selector('#media-events .line[data-event="loadedmetadata"]')
         # The size probe (bytes=0-0) found the total size in Content-Range.
