@@ -89,7 +89,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @dataclass
 class Server:
-    """A running ``trio-ws serve``: its base URL (``http://127.0.0.1:PORT``), process and log file."""
+    """A running ``trio-ws serve``: its base URL (``http://127.0.0.1:PORT``, or ``https://`` when run
+    with ``--certfile``/``--keyfile``; :attr:`ws_url` is then ``wss://``), process and log file."""
 
     url: str
     proc: subprocess.Popen[bytes]
@@ -140,7 +141,7 @@ def run_server(*args: str, log_dir: Path) -> Iterator[Server]:
             line = _read_first_line(proc, SERVER_START_TIMEOUT)
         except (TimeoutError, RuntimeError) as exc:
             raise RuntimeError(f"{exc}\nserver log:\n{log.read_text(errors='replace')}") from None
-        match = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
+        match = re.search(r"(https?://127\.0\.0\.1:\d+)/", line)
         assert match, line
         yield Server(match.group(1), proc, log)
     finally:
