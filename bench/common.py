@@ -3,7 +3,8 @@
 Everything a benchmark needs to compare servers fairly on a small machine:
 
 * :func:`ensure_wrk` — find ``wrk`` (installing Debian's package when root);
-  :func:`ensure_command` does the same for any command and package;
+  :func:`ensure_command` does the same for any command and package,
+  :func:`ensure_header` for a C library's headers;
 * :func:`free_port`, :class:`ServerProcess` — start a server script pinned to
   one CPU core in its own process group, wait until it accepts, and always
   stop it (``with`` block: SIGTERM, then SIGKILL, to the whole group);
@@ -11,7 +12,8 @@ Everything a benchmark needs to compare servers fairly on a small machine:
 * :func:`run_wrk` — one ``wrk`` run pinned to another core, parsed;
 * :func:`median`, :func:`format_table` — summarise and print side by side;
 * :func:`process_group_rss_bytes`, :func:`raise_nofile_limit` — memory of a
-  server, and file descriptors for many connections.
+  server, and file descriptors for many connections;
+* :func:`ensure_tls_certs` — a test CA and a certificate for 127.0.0.1 (trustme).
 
 The scripts in ``bench/`` run as ``python bench/<name>.py`` so this module is
 imported as ``common`` (``bench/`` is ``sys.path[0]``).
@@ -84,6 +86,26 @@ def ensure_command(command: str, package: str, extra_paths: Sequence[str] = ()) 
     if not found:
         raise SystemExit(f"apt-get install {package} did not provide {command}")
     return found
+
+
+def ensure_header(header: str, package: str) -> Path:
+    """``/usr/include/<header>`` (a C library's development files); installs Debian's
+    ``package`` with apt-get when missing and root."""
+    path = Path("/usr/include", header)
+    if path.exists():
+        return path
+    if os.geteuid() != 0:
+        raise SystemExit(f"{path} is missing and we are not root: `apt-get install -y {package}`")
+    print(f"{path} not found: installing {package} with apt-get ...", file=sys.stderr, flush=True)
+    subprocess.run(
+        ["sh", "-c", f"apt-get update && apt-get install -y {package}"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
+    if not path.exists():
+        raise SystemExit(f"apt-get install {package} did not provide {path}")
+    return path
 
 
 def pinned(argv: Sequence[str], core: int) -> list[str]:
@@ -242,6 +264,31 @@ def raise_nofile_limit() -> int:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca: Path  # the CA certificate (PEM), for clients
+    cert: Path  # the server's certificate chain (PEM)
+    key: Path  # the server's private key (PEM)
+
+
+def ensure_tls_certs(directory: Path) -> TlsFiles:
+    """A trustme CA and a server certificate for ``127.0.0.1`` / ``localhost`` in ``directory``.
+
+    Made once and reused (the same files for every server, so every TLS row uses
+    the same key type: trustme's default ECDSA P-256)."""
+    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    if not all(p.is_file() for p in (files.ca, files.cert, files.key)):
+        import trustme  # only the TLS benchmarks need it
+
+        directory.mkdir(parents=True, exist_ok=True)
+        ca = trustme.CA()
+        leaf = ca.issue_cert("127.0.0.1", "localhost")
+        ca.cert_pem.write_to_path(str(files.ca))
+        files.cert.write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
+        leaf.private_key_pem.write_to_path(str(files.key))
+    return files
 
 
 def _killpg(pgid: int, sig: signal.Signals) -> None:
