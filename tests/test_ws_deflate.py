@@ -390,7 +390,7 @@ async def test_our_client_with_websockets_server_declining(
 
 
 async def test_aiohttp_client_compress_15_with_our_server() -> None:
-    aiohttp = pytest.importorskip("aiohttp")
+    aiohttp = pytest.importorskip("aiohttp", reason="needs aiohttp (PyPI), an interop peer in the test extra")
 
     async def client(url: str) -> tuple[list[str | bytes], int]:
         got: list[str | bytes] = []
