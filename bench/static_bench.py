@@ -23,7 +23,14 @@ Scenarios:
 2. ``range`` — ``wrk -H 'Range: bytes=1000000-1065535'`` on the 10 MiB file: req/s;
 3. ``small`` — ``wrk`` GETs of the 1 KiB file: req/s;
 4. ``multipart`` — ``wrk -H 'Range: bytes=0-99,1000-1099,5000-5999'`` on the
-   10 MiB file: req/s.
+   10 MiB file: req/s;
+5. ``https-full`` — the ``full`` download over https (``curl --cacert``), from a
+   second instance of trio_ws (its CLI: ``python -m trio_ws serve ROOT
+   --certfile --keyfile --no-access-log``), nginx (``listen ... ssl``, same
+   config otherwise; no kTLS, so no sendfile) and aiohttp
+   (``run_app(ssl_context=...)``), all with the same trustme certificate
+   (``bench/.work/tls``): MB/s. hypercorn+starlette and ``--extra`` servers are
+   not run over https.
 
 Before measuring, each answer is checked once with ``curl`` (status,
 Content-Range, multipart parts, body bytes against the file). A server whose
@@ -35,7 +42,8 @@ run 2, ...), and the table reports medians, every run, and the server's CPU time
 (user + system of its process group, from ``/proc``) per request, which is
 much less disturbed than throughput when other processes share the machine.
 Targets (PASS/FAIL, on the medians): full download >= 0.8x nginx; every req/s
-figure >= 1.5x aiohttp and >= 5x hypercorn+starlette. Every process started is
+figure >= 1.5x aiohttp and >= 5x hypercorn+starlette; https download >= 0.8x
+nginx and >= 1x aiohttp. Every process started is
 stopped on the way out. ``--check`` exits 1 when a target is missed;
 ``--json PATH`` writes the raw numbers; ``--only`` / ``--scenario`` restrict;
 ``--extra NAME=SCRIPT`` adds a server (``python SCRIPT PORT ROOT``), e.g. a
@@ -62,6 +70,7 @@ from common import (
     PYTHON,
     ServerProcess,
     ensure_command,
+    ensure_tls_certs,
     ensure_wrk,
     fetch,
     format_table,
@@ -73,6 +82,7 @@ from common import (
 )
 
 WORK_DIR = BENCH_DIR / ".work" / "static"
+TLS_DIR = BENCH_DIR / ".work" / "tls"
 DATA_DIR = WORK_DIR / "data"
 SERVER_DIR = BENCH_DIR / "static_servers"
 
@@ -89,6 +99,19 @@ SCRIPTS = {
     AIOHTTP: "aiohttp_static.py",
     STARLETTE: "starlette_static.py",
 }
+#: Servers of the https row.
+HTTPS_SERVERS = [SUBJECT, NGINX, AIOHTTP]
+#: aiohttp_static.py with TLS: ``python -c AIOHTTP_HTTPS PORT ROOT CERT KEY``.
+AIOHTTP_HTTPS = """
+import ssl, sys
+from aiohttp import web
+port, root, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain(cert, key)
+app = web.Application()
+app.add_routes([web.static("/", root)])
+web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, ssl_context=ctx)
+"""
 
 
 @dataclass(frozen=True)
@@ -98,6 +121,7 @@ class Scenario:
     path: str
     unit: str  # "MB/s" (curl download) or "req/s" (wrk)
     ranges: tuple[tuple[int, int], ...] = ()  # inclusive (first, last) byte positions
+    tls: bool = False  # over https, from the HTTPS_SERVERS' second (TLS) instances
 
     @property
     def headers(self) -> tuple[str, ...]:
@@ -111,9 +135,10 @@ SCENARIOS = [
     Scenario("range", "single range 64 KiB of 10 MiB", "/" + MEDIUM, "req/s", ((1000000, 1065535),)),
     Scenario("small", "1 KiB file", "/" + SMALL, "req/s"),
     Scenario("multipart", "3 ranges of 10 MiB", "/" + MEDIUM, "req/s", ((0, 99), (1000, 1099), (5000, 5999))),
+    Scenario("https-full", "1 GiB full download over https", "/" + BIG, "MB/s", tls=True),
 ]
 #: (scenario key, reference server, minimum ratio of trio_ws to it)
-TARGETS = [("full", NGINX, 0.8)] + [
+TARGETS = [("full", NGINX, 0.8), ("https-full", NGINX, 0.8), ("https-full", AIOHTTP, 1.0)] + [
     (s.key, ref, minimum)
     for s in SCENARIOS
     if s.unit == "req/s"
@@ -203,11 +228,21 @@ def file_bytes(name: str, first: int, last: int) -> bytes:
 # -- servers ----------------------------------------------------------------------------
 
 
-def nginx_server(port: int) -> ServerProcess:
+def nginx_server(port: int, tls: bool = False) -> ServerProcess:
     nginx = ensure_command("nginx", "nginx-light", extra_paths=("/usr/sbin",))
     (WORK_DIR / "nginx-tmp").mkdir(parents=True, exist_ok=True)
     template = (SERVER_DIR / "nginx.conf.template").read_text()
-    conf = WORK_DIR / "nginx.conf"
+    conf = WORK_DIR / ("nginx-https.conf" if tls else "nginx.conf")
+    if tls:  # the same config, listening with TLS (and its own pid file)
+        files = ensure_tls_certs(TLS_DIR)
+        listen, pid = "listen 127.0.0.1:@PORT@;", "pid @WORK@/nginx.pid;"
+        if listen not in template or pid not in template:
+            raise RuntimeError("nginx.conf.template changed: cannot derive the https config")
+        template = template.replace(
+            listen,
+            f"listen 127.0.0.1:@PORT@ ssl;\n        ssl_certificate {files.cert};\n"
+            f"        ssl_certificate_key {files.key};",
+        ).replace(pid, "pid @WORK@/nginx-https.pid;")
     conf.write_text(
         template.replace("@PORT@", str(port))
         .replace("@ROOT@", str(DATA_DIR))
@@ -225,8 +260,23 @@ def make_server(name: str, script: Path | None) -> ServerProcess:
     return ServerProcess(name, [PYTHON, str(script), str(port), str(DATA_DIR)], port)
 
 
-def base_url(server: ServerProcess) -> str:
-    return f"http://{server.host}:{server.port}"
+def make_https_server(name: str) -> ServerProcess:
+    """A second instance of ``name`` serving the same directory over https."""
+    port = free_port()
+    files = ensure_tls_certs(TLS_DIR)
+    if name == NGINX:
+        return nginx_server(port, tls=True)
+    if name == AIOHTTP:
+        argv = [PYTHON, "-c", AIOHTTP_HTTPS, str(port), str(DATA_DIR), str(files.cert), str(files.key)]
+        return ServerProcess(name, argv, port)
+    argv = [PYTHON, "-m", "trio_ws", "serve", str(DATA_DIR), "--port", str(port)]
+    argv += ["--no-access-log", "--log-level", "warning"]
+    argv += ["--certfile", str(files.cert), "--keyfile", str(files.key)]
+    return ServerProcess(name, argv, port)
+
+
+def base_url(server: ServerProcess, tls: bool = False) -> str:
+    return f"{'https' if tls else 'http'}://{server.host}:{server.port}"
 
 
 # -- checks -----------------------------------------------------------------------------
@@ -234,7 +284,7 @@ def base_url(server: ServerProcess) -> str:
 
 def check(server: ServerProcess, scenario: Scenario) -> str | None:
     """Why ``server``'s answer to ``scenario`` is wrong (``None``: it is right)."""
-    if scenario.key == "full":
+    if scenario.unit == "MB/s":
         return None  # 1 GiB: status and size are checked on every download instead
     name = scenario.path.lstrip("/")
     size = SIZES[name]
@@ -277,7 +327,10 @@ def check(server: ServerProcess, scenario: Scenario) -> str | None:
 def download(server: ServerProcess, scenario: Scenario) -> Sample:
     """One full download with curl pinned to the client core; raises on a wrong answer."""
     argv = ["curl", "-sS", "--max-time", "300", "-o", "/dev/null"]
-    argv += ["-w", "%{http_code} %{size_download} %{speed_download}", base_url(server) + scenario.path]
+    if scenario.tls:
+        argv += ["--cacert", str(ensure_tls_certs(TLS_DIR).ca)]
+    url = base_url(server, scenario.tls) + scenario.path
+    argv += ["-w", "%{http_code} %{size_download} %{speed_download}", url]
     cpu_before = server.cpu_seconds()
     out = subprocess.run(pinned(argv, CLIENT_CORE), capture_output=True, text=True, check=True).stdout
     cpu = server.cpu_seconds() - cpu_before
@@ -342,9 +395,17 @@ def main(argv: list[str] | None = None) -> int:
 
     with ExitStack() as stack:
         servers = {name: stack.enter_context(make_server(name, scripts[name])) for name in names}
+        https_servers: dict[str, ServerProcess] = {}
+        if any(s.tls for s in scenarios):
+            for name in names:
+                if name in HTTPS_SERVERS:
+                    https_servers[name] = stack.enter_context(make_https_server(name))
+                    print(f"  {name:<20} :{https_servers[name].port} (https)", flush=True)
+                for scenario in (s for s in scenarios if s.tls and name not in HTTPS_SERVERS):
+                    cells[scenario.key, name].skipped = "n/a (not run over https)"
         for name, server in servers.items():
             print(f"  {name:<20} :{server.port}", flush=True)
-            for scenario in scenarios:
+            for scenario in (s for s in scenarios if not s.tls):
                 problem = check(server, scenario)
                 if problem is not None:
                     cells[scenario.key, name].skipped = f"n/a ({problem})"
@@ -363,10 +424,11 @@ def main(argv: list[str] | None = None) -> int:
                     )
         for run in range(1, args.runs + 1):
             for scenario in scenarios:
-                for name, server in servers.items():
+                for name, plain_server in servers.items():
                     cell = cells[scenario.key, name]
                     if cell.skipped:
                         continue
+                    server = https_servers[name] if scenario.tls else plain_server
                     if scenario.unit == "MB/s":
                         try:
                             sample = download(server, scenario)
