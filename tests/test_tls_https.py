@@ -13,19 +13,19 @@ import signal
 import ssl
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 import trio
 
 import trio_ws
-import trio_ws._http
+import trio_ws._http_write
 import trio_ws.tls
 from trio_ws import App, Request, Response, StaticFiles, WebSocket
 from trio_ws.testing import SimpleResponse
 
-from .conftest import DEADLINE, H11Client, connect, read_until_eof
+from .conftest import DEADLINE, H11Client, connect, read_until_eof, set_linger_zero
 from .test_static_support import Reply, parse_multipart, parse_raw_response
 from .tls_support import (
     HOST,
@@ -40,7 +40,7 @@ from .tls_support import (
 ROOT = Path(__file__).resolve().parent.parent
 CURL = shutil.which("curl")
 #: Larger than StaticFiles' inline limit and than several worker-thread chunks.
-FILE = random.Random(20240605).randbytes(3 * trio_ws._http.FILE_CHUNK_SIZE + 12345)
+FILE = random.Random(20240605).randbytes(3 * trio_ws._http_write.FILE_CHUNK_SIZE + 12345)
 NAME = "blob.bin"
 
 
@@ -168,6 +168,25 @@ async def test_peer_without_close_notify_is_a_clean_eof(caplog: pytest.LogCaptur
     assert not [m for m in server_messages(caplog) if "ssl" in m.lower() or "EOF" in m]
 
 
+async def test_peer_reset_mid_head_is_a_quiet_peer_gone(caplog: pytest.LogCaptureFixture) -> None:
+    """A TCP reset under TLS while the server reads a head: logged at DEBUG, no traceback."""
+    caplog.set_level("DEBUG")
+    async with tls_server(web_app()) as server:
+        tls = await tls_connect(server.port)
+        await tls.send_all(b"GET /scheme HTTP/1.1\r\nHost: x\r\n")
+        await trio.sleep(0.05)  # the server has read the start of the head
+        set_linger_zero(tls.transport_stream)
+        await tls.transport_stream.aclose()
+        with trio.fail_after(DEADLINE):
+            while server.statistics()["connections"]:
+                await trio.sleep(0.01)
+        tls = await tls_connect(server.port)
+        assert (await H11Client(tls).request("GET", "/scheme")).status == 200
+        await tls.aclose()
+    assert_no_tracebacks(caplog)
+    assert any("peer gone" in r.getMessage() for r in caplog.records)
+
+
 async def test_plain_http_to_the_tls_port(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("INFO")
     async with tls_server(web_app()) as server:
@@ -200,17 +219,17 @@ def files(tmp_path: Path) -> Path:
 def no_sendfile(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Fail if os.sendfile is reached; count the worker-thread copies."""
     copies: list[int] = []
-    original = trio_ws._http._copy_file
+    original = trio_ws._http_write._copy_file
 
     def forbidden(*args: object) -> int:
         raise AssertionError("os.sendfile used on a TLS stream")
 
-    async def counting(sink: object, fd: int, offset: int, count: int) -> None:
+    async def counting(send: Callable[[bytes], Awaitable[None]], fd: int, offset: int, count: int) -> None:
         copies.append(count)
-        await original(sink, fd, offset, count)  # type: ignore[arg-type]
+        await original(send, fd, offset, count)
 
     monkeypatch.setattr(os, "sendfile", forbidden)
-    monkeypatch.setattr(trio_ws._http, "_copy_file", counting)
+    monkeypatch.setattr(trio_ws._http_write, "_copy_file", counting)
     return copies
 
 

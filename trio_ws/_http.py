@@ -34,17 +34,22 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
-import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
-from email.utils import formatdate
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import h11
 import trio
 
+from ._http_write import (
+    DIRECT_KEEP,
+    NOT_DIRECT,
+    OPS_PER_YIELD,
+    HTTPWriter,
+    PeerGone,
+    content_length,
+)
 from .exceptions import HTTPError, RequestBodyTooLarge
-from .request import BodyProducer, Request, Response
+from .request import Request, Response
 
 if TYPE_CHECKING:
     from .config import ServerConfig
@@ -53,25 +58,12 @@ __all__ = ["HTTPConnection", "PeerGone"]
 
 log = logging.getLogger("trio_ws.http")
 
-#: RFC 9110 §5.1 field names are tokens; §5.5 values never hold CR, LF, NUL or other controls.
-_is_token = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+").fullmatch
-_bad_value = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]").search
-#: Events are immutable: one end-of-message serves every response.
-_END = h11.EndOfMessage()
-
-_HAS_LENGTH = 1
-_HAS_CONNECTION = 2
-
 #: Connection phases, for deadlines and graceful shutdown.
 IDLE = 0  # waiting for the first byte of a request
 HEAD = 1  # receiving a request head
 BODY = 2  # receiving a request body the handler asked for
 BUSY = 3  # handler running or response being sent
 
-#: Bytes read from a file per worker-thread call when sendfile is not possible.
-FILE_CHUNK_SIZE = 256 * 1024
-#: Statuses whose responses never carry a body or a Content-Length we compute.
-_NO_BODY_STATUSES = frozenset({204, 304})
 #: How long, and how much, to read and discard before closing after an error.
 #: Time is the real bound (as nginx's lingering_time); the byte cap only stops a
 #: peer on a fast link from keeping a task busy for the whole period. Too small a
@@ -80,49 +72,12 @@ LINGER_TIMEOUT = 2.0
 LINGER_MAX_BYTES = 64 * 1024 * 1024
 
 
-class PeerGone(Exception):
-    """The peer closed or reset the connection; nothing more can be sent."""
+class HTTPConnection(HTTPWriter):
+    """An h11 server connection over ``stream``; one per accepted client.
 
-
-class _DateCache:
-    """``Date`` header value, formatted at most once per second."""
-
-    __slots__ = ("second", "value")
-
-    def __init__(self) -> None:
-        self.second = -1
-        self.value = b""
-
-    def get(self) -> bytes:
-        now = int(time.time())
-        if now != self.second:
-            self.second = now
-            self.value = formatdate(now, usegmt=True).encode("ascii")
-        return self.value
-
-
-http_date = _DateCache()
-
-
-class _FileSegment:
-    """A placeholder that h11 frames like ``count`` bytes of body data.
-
-    Passed through ``send_with_data_passthrough`` so that h11 keeps counting
-    Content-Length (or writes the chunk header) while the bytes themselves go
-    out through ``os.sendfile``.
+    Reading, request bodies and the life cycle are here; writing responses is
+    :class:`~trio_ws._http_write.HTTPWriter`'s.
     """
-
-    __slots__ = ("count", "fd", "offset")
-
-    def __init__(self, fd: int, offset: int, count: int) -> None:
-        self.fd, self.offset, self.count = fd, offset, count
-
-    def __len__(self) -> int:
-        return self.count
-
-
-class HTTPConnection:
-    """An h11 server connection over ``stream``; one per accepted client."""
 
     def __init__(
         self,
@@ -132,43 +87,55 @@ class HTTPConnection:
         client: tuple[str, int] | None = None,
         scheme: str = "http",
     ) -> None:
-        self.stream = stream
-        self.config = config
+        super().__init__(stream, config)
         self.client = client
         self.scheme = scheme
-        self.h11 = h11.Connection(
-            h11.SERVER,
-            max_incomplete_event_size=config.max_header_size + config.max_target_length,
-        )
-        self.requests_served = 0
         #: Set once :meth:`switch_protocols` handed the stream to another protocol.
         self.switched = False
-        #: Set when the server shuts down: finish the current response, then close.
-        self.shutdown_requested = trio.Event()
         #: Called (synchronously) at shutdown; an upgraded protocol registers here
         #: instead of keeping a task per connection waiting on the event.
         self.shutdown_callbacks: list[Callable[[], None]] = []
         #: The one cancel scope the server runs this connection in.
         self.scope = trio.CancelScope()
-        #: Absolute trio time past which the sweeper cancels :attr:`scope`.
-        self.deadline = math.inf
         self.phase = IDLE
         #: The phase the connection was in when its deadline expired.
         self.expired_phase: int | None = None
-        self._server_header = config.server_header.encode("latin-1")
-        socket_stream = stream if isinstance(stream, trio.SocketStream) else None
-        #: True on plain TCP, where file bodies go out with ``os.sendfile``.
-        self.supports_sendfile = socket_stream is not None and hasattr(os, "sendfile")
+        #: False once a read came back short: the socket is then (almost surely)
+        #: empty, and the next read waits for readability before reading.
+        self._more = True
 
     # -- reading ---------------------------------------------------------------
 
     async def _receive(self) -> bytes:
-        """One read (``b""`` at EOF); a reset or closed stream raises :class:`PeerGone`."""
-        try:
-            data = await self.stream.receive_some(self.config.receive_size)
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            raise PeerGone(str(exc)) from exc
-        return data if type(data) is bytes else bytes(data)
+        """One read (``b""`` at EOF); a reset or closed stream raises :class:`PeerGone`.
+
+        On plain TCP the socket is read directly (see ``_http_write`` on trips
+        through the scheduler): at once if data may be waiting, else after
+        waiting for readability, never into ``EAGAIN`` and back.
+        """
+        fd = self._fd
+        if fd < 0:
+            try:
+                data = await self.stream.receive_some(self.config.receive_size)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise PeerGone(str(exc)) from exc
+            return data if type(data) is bytes else bytes(data)
+        size = self.config.receive_size
+        wait = not self._more or self._unyielded >= OPS_PER_YIELD
+        while True:
+            if wait:
+                await trio.lowlevel.wait_readable(fd)
+                self._unyielded = 0
+            try:
+                data = os.read(fd, size)
+            except BlockingIOError:
+                wait = True
+                continue
+            except OSError as exc:  # ECONNRESET...: as trio's SocketStream translates it
+                raise PeerGone(str(exc)) from exc
+            self._unyielded += 1
+            self._more = len(data) == size
+            return data
 
     def expire(self) -> None:
         """Called by the server's sweeper when :attr:`deadline` has passed."""
@@ -179,7 +146,7 @@ class HTTPConnection:
     async def handle_expiry(self) -> None:
         """After :attr:`scope` was cancelled by a deadline: answer 408 if a request was pending."""
         phase = self.expired_phase
-        if phase == HEAD or (phase == BODY and self.h11.our_state is h11.SEND_RESPONSE):
+        if phase == HEAD or (phase == BODY and self.can_respond()):
             what = "request head" if phase == HEAD else "request body"
             log.info("%s: %s not received within %ss", self._peer(), what, self.config.header_timeout)
             with trio.move_on_after(self.config.header_timeout):
@@ -234,12 +201,22 @@ class HTTPConnection:
             return None
         size = 0
         framing = 0
-        for name, value in event.headers:
+        # RFC 9112 §9.3: HTTP/1.1 is persistent unless the client says "close"
+        # (h11's rule, which decides it when h11 sends the response).
+        keep_alive = event.http_version >= b"1.1"
+        # h11's Headers is a Sequence whose iteration goes item by item through
+        # __getitem__: copied once here, every later look (the handler's) is cheap.
+        headers = list(event.headers)
+        for name, value in headers:
             size += len(name) + len(value) + 4
             if name == b"content-length":
                 framing |= 1
             elif name == b"transfer-encoding":
                 framing |= 2
+            elif name == b"connection" and keep_alive:
+                keep_alive = b"close" not in [token.strip(b" \t") for token in value.lower().split(b",")]
+        self._keep_alive = keep_alive
+        self._current_headers = headers
         if size > cfg.max_header_size:
             log.info("%s: %d bytes of headers refused", self._peer(), size)
             await self.send_error(431)
@@ -309,7 +286,7 @@ class HTTPConnection:
             if isinstance(event, h11.Data | h11.EndOfMessage):
                 return event
             # PAUSED after an upgrade request: there is no body.
-            return _END
+            return h11.EndOfMessage()
 
     async def iter_body(self, max_size: int | None = None) -> AsyncIterator[bytes]:
         """Yield request-body chunks as they arrive, enforcing ``max_size``."""
@@ -317,7 +294,7 @@ class HTTPConnection:
         h = self.h11
         if h.their_state is not h11.SEND_BODY:
             return
-        declared = _content_length(self._current_headers)
+        declared = content_length(self._current_headers)
         if declared is not None and declared > limit:
             raise RequestBodyTooLarge(limit)
         if h.they_are_waiting_for_100_continue:
@@ -339,15 +316,12 @@ class HTTPConnection:
         """The whole request body (see :meth:`iter_body`)."""
         return b"".join([chunk async for chunk in self.iter_body(max_size)])
 
-    _current_headers: Sequence[tuple[bytes, bytes]] = ()
-
     def make_request(self, event: h11.Request, nursery: trio.Nursery | None) -> Request:
-        """Wrap an h11 request head for the handler."""
-        self._current_headers = event.headers
+        """Wrap the h11 request head :meth:`next_request` returned for the handler."""
         return Request(
             event.method.decode("ascii"),
             event.target,
-            event.headers,
+            self._current_headers,
             http_version=event.http_version.decode("ascii"),
             client=self.client,
             scheme=self.scheme,
@@ -357,119 +331,9 @@ class HTTPConnection:
 
     # -- writing ---------------------------------------------------------------
 
-    async def send_all(self, data: bytes) -> None:
-        """Write ``data``; a failure or cancellation marks h11's state as broken."""
-        saved = self.deadline
-        self.deadline = trio.current_time() + self.config.send_timeout
-        try:
-            await self.stream.send_all(data)
-        except BaseException as exc:
-            self.h11.send_failed()
-            if isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError):
-                raise PeerGone(str(exc)) from exc
-            raise
-        self.deadline = saved
-
-    def _base_headers(self, extra: Sequence[tuple[str, str]]) -> tuple[list[tuple[bytes, bytes]], int]:
-        """Date, Server and the caller's headers.
-
-        Also returns which framing headers the caller set: ``_HAS_LENGTH`` and
-        ``_HAS_CONNECTION`` bits, so that we never add a second one.
-        """
-        headers = [(b"date", http_date.get())]
-        if self._server_header:
-            headers.append((b"server", self._server_header))
-        present = 0
-        for name, value in extra:
-            raw = name.encode("latin-1")
-            encoded = value.encode("latin-1")
-            if _is_token(raw) is None or _bad_value(encoded) is not None:
-                raise h11.LocalProtocolError(f"invalid response header {raw!r}: {encoded!r}")
-            size = len(raw)
-            if size == 14 and raw.lower() == b"content-length":
-                present |= _HAS_LENGTH
-            elif size == 10 and raw.lower() == b"connection":
-                present |= _HAS_CONNECTION
-            headers.append((raw, encoded))
-        return headers, present
-
-    def _head(self, request: Request | None, response: Response, length: int | None) -> h11.Response:
-        headers, present = self._base_headers(response.headers)
-        status = response.status
-        if (
-            length is not None
-            and not present & _HAS_LENGTH
-            and status >= 200
-            and status not in _NO_BODY_STATUSES
-        ):
-            headers.append((b"content-length", b"%d" % length))
-        if not present & _HAS_CONNECTION and self._should_close(request):
-            headers.append((b"connection", b"close"))
-        reason = response.reason.encode("latin-1")
-        if _bad_value(reason) is not None:
-            raise h11.LocalProtocolError(f"invalid reason phrase {reason!r}")
-        # Every header was checked above (or is ours), so h11's per-header regexes
-        # are skipped: they were the largest single cost of a small response.
-        return h11.Response(status_code=status, headers=headers, reason=reason, _parsed=True)
-
-    def _should_close(self, request: Request | None) -> bool:
-        h = self.h11
-        if request is None or self.shutdown_requested.is_set():
-            return True
-        if self.requests_served + 1 >= self.config.max_requests_per_connection:
-            return True
-        if h.their_state is h11.SEND_BODY:
-            # The body is still unread: a client waiting for 100-continue will
-            # not send it; a large one is not worth draining (RFC 9110 §10.1.1).
-            if h.they_are_waiting_for_100_continue:
-                return True
-            declared = _content_length(request.headers)
-            return declared is None or declared > self.config.max_drain_size
-        return False
-
-    async def send_response(self, request: Request | None, response: Response) -> None:
-        """Frame and send ``response``; HEAD (or a 304) sends the head only."""
-        h = self.h11
-        body = response.body
-        head_only = (request is not None and request.method == "HEAD") or (
-            response.status in _NO_BODY_STATUSES
-        )
-        if isinstance(body, bytes):
-            pieces = [h.send(self._head(request, response, len(body)))]
-            if body and not head_only:
-                # Passthrough: h11 frames the body without joining it, so the body is
-                # copied once (into the single write below), not twice.
-                framed = h.send_with_data_passthrough(h11.Data(data=body))
-                assert framed is not None  # None only after ConnectionClosed
-                pieces.extend(framed)
-            pieces.append(h.send(_END))
-            await self.send_all(b"".join(pieces))
-        elif isinstance(body, AsyncIterable):
-            await self.send_all(h.send(self._head(request, response, None)))
-            if not head_only:
-                async for chunk in body:
-                    if chunk:
-                        await self.send_all(h.send(h11.Data(data=chunk)))
-            await self.send_all(h.send(_END))
-        else:
-            assert not isinstance(body, str)  # Response encodes str bodies
-            await self._send_produced(request, response, body, head_only)
-        self.requests_served += 1
-
-    async def _send_produced(
-        self, request: Request | None, response: Response, body: BodyProducer, head_only: bool
-    ) -> None:
-        h = self.h11
-        await self.send_all(h.send(self._head(request, response, body.length)))
-        if not head_only:
-            await body.produce(_Sink(self))
-        end = h.send(_END)
-        if end:  # b"" with Content-Length: no need for a trip through the scheduler
-            await self.send_all(end)
-
     async def send_error(self, status: int, message: str | None = None) -> None:
-        """Answer ``status`` and mark the connection for closing, if h11 still allows a response."""
-        if self.h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+        """Answer ``status`` and mark the connection for closing, if a response may still be sent."""
+        if not self.can_respond():
             return
         try:
             await self.send_response(None, Response.error(status, message))
@@ -482,6 +346,20 @@ class HTTPConnection:
 
         Returns False when the connection must close instead.
         """
+        direct = self._direct
+        if direct != NOT_DIRECT:
+            self._direct = NOT_DIRECT
+            if direct != DIRECT_KEEP:
+                return False
+            # The response went out without h11 (``_http_write``): a fresh parser
+            # takes over what the old one buffered (pipelined requests). EOF cannot
+            # be among it: a direct response needs a complete request, and no read
+            # follows a complete request before its response.
+            data = self.h11.trailing_data[0]
+            self.h11 = self._new_parser()
+            if data:
+                self.h11.receive_data(data)
+            return True
         h = self.h11
         if h.our_state is not h11.DONE:
             return False
@@ -499,18 +377,10 @@ class HTTPConnection:
 
     async def switch_protocols(self, headers: Sequence[tuple[str, str]]) -> tuple[trio.abc.Stream, bytes]:
         """Send ``101 Switching Protocols``; return the stream and the bytes after the head."""
-        h = self.h11
-        head = h11.InformationalResponse(
-            status_code=101,
-            headers=self._base_headers(headers)[0],
-            reason=b"Switching Protocols",
-            _parsed=True,
-        )
-        data = h.send(head)
-        await self.send_all(data)
+        await self.send_switch(headers)
         self.switched = True
         self.requests_served += 1
-        return self.stream, h.trailing_data[0]
+        return self.stream, self.h11.trailing_data[0]
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -524,84 +394,3 @@ class HTTPConnection:
 
     def _peer(self) -> str:
         return f"{self.client[0]}:{self.client[1]}" if self.client else "peer"
-
-
-class _Sink:
-    """:class:`~trio_ws.request.BodySink` over an :class:`HTTPConnection`."""
-
-    __slots__ = ("_conn", "supports_sendfile")
-
-    def __init__(self, conn: HTTPConnection) -> None:
-        self._conn = conn
-        self.supports_sendfile = conn.supports_sendfile
-
-    async def send(self, data: bytes) -> None:
-        if data:
-            await self._conn.send_all(self._conn.h11.send(h11.Data(data=data)))
-
-    async def sendfile(self, fd: int, offset: int, count: int) -> None:
-        if count <= 0:
-            return
-        conn = self._conn
-        if not self.supports_sendfile:
-            await _copy_file(self, fd, offset, count)
-            return
-        segment = _FileSegment(fd, offset, count)
-        pieces = conn.h11.send_with_data_passthrough(h11.Data(data=segment))  # type: ignore[arg-type]
-        assert pieces is not None
-        for piece in pieces:
-            if isinstance(piece, _FileSegment):
-                try:
-                    await _sendfile(conn, piece)
-                except BaseException:
-                    conn.h11.send_failed()
-                    raise
-            else:
-                await conn.send_all(bytes(piece))
-
-
-async def _copy_file(sink: _Sink, fd: int, offset: int, count: int) -> None:
-    """Read the file in worker threads, chunk by chunk, each paced by ``send_all``."""
-    end = offset + count
-    while offset < end:
-        size = min(FILE_CHUNK_SIZE, end - offset)
-        chunk = await trio.to_thread.run_sync(os.pread, fd, size, offset)
-        if not chunk:
-            raise OSError(f"file ended {end - offset} bytes early (it shrank while being sent)")
-        await sink.send(chunk)
-        offset += len(chunk)
-
-
-async def _sendfile(conn: HTTPConnection, segment: _FileSegment) -> None:
-    """Zero-copy ``os.sendfile`` loop, driven by trio's ``wait_writable``."""
-    stream = conn.stream
-    assert isinstance(stream, trio.SocketStream)
-    sock = stream.socket
-    out_fd = sock.fileno()
-    offset, left = segment.offset, segment.count
-    while left:
-        try:
-            sent = os.sendfile(out_fd, segment.fd, offset, left)
-        except BlockingIOError:
-            sent = 0
-        except (BrokenPipeError, ConnectionResetError) as exc:
-            raise PeerGone(str(exc)) from exc
-        else:
-            if sent == 0:
-                raise OSError(f"file ended {left} bytes early (it shrank while being sent)")
-            offset += sent
-            left -= sent
-        if left:
-            # Short or refused: the socket buffer is full, so wait for room rather
-            # than checkpoint and retry into EAGAIN. Nothing left: no extra trip
-            # through the scheduler (the next read on this connection yields).
-            conn.deadline = trio.current_time() + conn.config.send_timeout
-            await trio.lowlevel.wait_writable(sock)
-            conn.deadline = math.inf
-
-
-def _content_length(headers: Sequence[tuple[bytes, bytes]]) -> int | None:
-    for name, value in headers:
-        if name == b"content-length":
-            return int(value)  # h11 has validated it is all digits
-    return None

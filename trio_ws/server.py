@@ -177,7 +177,10 @@ class Server:
                 # Take a connection slot only once a client is waiting, so that
                 # idle listeners do not hold slots other listeners need.
                 await trio.lowlevel.wait_readable(socket)
-            await self._slots.acquire()
+            try:
+                self._slots.acquire_nowait()  # the usual case: no trip through the scheduler
+            except trio.WouldBlock:
+                await self._slots.acquire()
             try:
                 stream = await listener.accept()
             except OSError as exc:
@@ -204,20 +207,23 @@ class Server:
                     return
                 stream = tls
             conn = HTTPConnection(stream, self.config, client=client, scheme=self.scheme)
-            self._connections.add(conn)
-            if self._closing:
-                conn.request_shutdown()
             async with trio.open_nursery() as nursery:
+                # The connection's one cancel scope (for its deadlines and the
+                # shutdown) is its nursery's: a scope less to enter per connection.
+                # Tasks a handler started end with the connection either way.
+                conn.scope = nursery.cancel_scope
+                self._connections.add(conn)
+                if self._closing:
+                    conn.request_shutdown()
                 try:
-                    with conn.scope:
-                        await self._serve_http(conn, nursery)
-                    if conn.expired_phase is not None:
-                        await conn.handle_expiry()
+                    await self._serve_http(conn, nursery)
                 except PeerGone as exc:
                     log.debug("%s: peer gone: %s", client, exc)
                 finally:
-                    # Tasks the handlers started end with their connection.
-                    nursery.cancel_scope.cancel()
+                    if nursery.child_tasks:
+                        nursery.cancel_scope.cancel()
+            if conn.expired_phase is not None:
+                await conn.handle_expiry()
         except Exception:
             # Never let one connection take the server down.
             log.exception("internal error on connection from %s", conn.client if conn else "?")
@@ -228,8 +234,13 @@ class Server:
             self._slots.release()
             if self._active == 0 and self._closing:
                 self._all_idle.set()
-            with trio.CancelScope(shield=True):
-                await trio.aclose_forcefully(stream)
+            if type(stream) is trio.SocketStream:
+                # Synchronous and idempotent (an upgraded protocol may have closed
+                # it already): no scopes, no trip through the scheduler.
+                stream.socket.close()
+            else:
+                with trio.CancelScope(shield=True):
+                    await trio.aclose_forcefully(stream)
 
     async def _tls_handshake(
         self, stream: trio.abc.Stream, client: tuple[str, int] | None
@@ -270,7 +281,7 @@ class Server:
             except h11.LocalProtocolError as exc:
                 # The handler's response cannot be framed (e.g. CR/LF in a header).
                 log.error("invalid response from handler for %s %s: %s", request.method, request.target, exc)
-                if conn.h11.our_state is not h11.SEND_RESPONSE:
+                if not conn.can_respond():
                     return
                 error = Response.error(500)
                 error.headers.append(("connection", "close"))
