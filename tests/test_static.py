@@ -380,6 +380,20 @@ async def test_if_range(start: StartApp, tree: Path) -> None:
         assert reply.body == TEN_K
     # If-Range without Range does nothing.
     assert (await fetch("/ten_k.bin", headers=[("if-range", '"other"')])).status == 200
+    # Two If-Range lines are one list value, which is no validator: Range is ignored.
+    reply = await fetch("/ten_k.bin", headers=[rng, ("if-range", etag), ("if-range", etag)])
+    assert reply.status == 200
+
+
+async def test_range_lines_are_joined_like_any_header(start: StartApp, tree: Path) -> None:
+    """Two Range lines make one value (RFC 9110 §5.3): "bytes=0-1, bytes=5-6" is invalid → 200."""
+    fetch = await start(StaticFiles(tree))
+    reply = await fetch("/ten_k.bin", headers=[("range", "bytes=0-1"), ("range", "bytes=5-6")])
+    assert reply.status == 200
+    reply = await fetch("/ten_k.bin", headers=[("range", "bytes=0-1"), ("range", "5-6")])
+    assert reply.status == 206  # multipart/byteranges of both
+    assert TEN_K[0:2] in reply.body
+    assert TEN_K[5:7] in reply.body
 
 
 async def test_if_range_date_of_a_fresh_file_is_weak(start: StartApp, tree: Path) -> None:

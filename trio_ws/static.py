@@ -250,6 +250,33 @@ def split_path(request: Request) -> list[str] | None:
     return segments
 
 
+def _request_fields(headers: Sequence[tuple[bytes, bytes]]) -> tuple[bool, str | None, str | None]:
+    """One pass over the request head: (any ``If-*`` field, Range, If-Range).
+
+    Repeated Range or If-Range lines are joined with ``", "``, as
+    :meth:`Request.header` joins them (so two Range lines make one invalid value).
+    """
+    preconditions = False
+    found: dict[bytes, list[bytes]] = {}
+    for key, value in headers:
+        if key.startswith(b"if-"):
+            preconditions = True
+            if key != b"if-range":
+                continue
+        elif key != b"range":
+            continue
+        found.setdefault(key, []).append(value)
+    if not found:
+        return preconditions, None, None
+    range_lines = found.get(b"range")
+    if_range_lines = found.get(b"if-range")
+    return (
+        preconditions,
+        None if range_lines is None else b", ".join(range_lines).decode("latin-1"),
+        None if if_range_lines is None else b", ".join(if_range_lines).decode("latin-1"),
+    )
+
+
 def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_ino, a.st_dev, a.st_size, a.st_mtime_ns) == (b.st_ino, b.st_dev, b.st_size, b.st_mtime_ns)
 
@@ -365,8 +392,8 @@ class StaticFiles:
 
     def _resolve(self, path: str, segments: Sequence[str]) -> tuple[str, os.stat_result] | None:
         """Walk ``segments`` below ``path`` (inside the root) with the symlink policy."""
+        st: os.stat_result | None = None
         try:
-            st = os.stat(path)
             for segment in segments:
                 if not segment:
                     break  # the trailing "" of "dir/"
@@ -377,6 +404,8 @@ class StaticFiles:
                     if not self.contains(path):
                         return None
                     st = os.stat(path)
+            if st is None:  # no segment walked: ``path`` itself
+                st = os.stat(path)
         except (OSError, ValueError):
             return None
         return path, st
@@ -418,8 +447,9 @@ class StaticFiles:
         size = st.st_size
         etag, mtime, validators = self._validators(st)
         headers = request.headers
+        preconditions, range_value, if_range = _request_fields(headers)
         # RFC 9110 §13.2.2: the preconditions first (skipped cheaply when absent).
-        if any(key.startswith(b"if-") for key, _ in headers):
+        if preconditions:
             outcome = conditional.evaluate_preconditions(
                 request.method, headers, etag=etag, last_modified=mtime
             )
@@ -428,7 +458,7 @@ class StaticFiles:
                 return Response(304, headers=validators)
             if outcome is conditional.Outcome.PRECONDITION_FAILED:
                 return Response.error(412)
-        decision = self._range_decision(request, size, etag, mtime)
+        decision = self._range_decision(range_value, if_range, size, etag, mtime)
         ctype = content_type_for(name)
         if decision.kind is ranges.RangeKind.UNSATISFIABLE:
             # §15.5.17: a 416 to a byte-range request SHOULD carry Content-Range: bytes */size.
@@ -468,11 +498,11 @@ class StaticFiles:
             return None
         return Response(status, data, headers=out)
 
-    def _range_decision(self, request: Request, size: int, etag: str, mtime: int) -> ranges.RangeDecision:
-        value = request.header("range")
+    def _range_decision(
+        self, value: str | None, if_range: str | None, size: int, etag: str, mtime: int
+    ) -> ranges.RangeDecision:
         if value is None:
             return ranges.evaluate_range(None, size)
-        if_range = request.header("if-range")
         # §13.1.5: If-Range false → ignore Range, send the whole file.
         if if_range is not None and not conditional.if_range_allows(
             if_range, etag=etag, last_modified=mtime, now=time.time()

@@ -290,6 +290,23 @@ def test_size_is_validated() -> None:
         decide("bytes=0-1", MAX_SIZE + 1)
 
 
+@given(
+    st.one_of(st.none(), st.integers(0, 300)),
+    st.one_of(st.none(), st.integers(0, 300)),
+    st.integers(1, 400),
+)
+def test_one_range_decides_as_the_general_rules_do(first: int | None, last: int | None, size: int) -> None:
+    """The single-range shortcut agrees with the full path: the same spec twice is
+    resolved, summed and coalesced back into one range (or none)."""
+    spec = f"{'' if first is None else first}-{'' if last is None else last}"
+    if spec == "-" or (first is not None and last is not None and last < first):
+        return
+    single = decide(f"bytes={spec}", size)
+    assert single.kind is not RangeKind.MULTIPART
+    if 2 * sum(end - start + 1 for start, end in single.ranges) <= size:
+        assert decide(f"bytes={spec},{spec}", size) == single
+
+
 @given(st.text(alphabet="bytes=0123456789-, ", max_size=60), st.integers(0, 2000))
 def test_any_decision_is_well_formed(value: str, size: int) -> None:
     _check_decision(value, size, decide(value, size))

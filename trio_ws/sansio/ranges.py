@@ -242,6 +242,10 @@ def evaluate_range(
     specs = parse_range(value)
     if specs is None or len(specs) > max_ranges:
         return _FULL
+    if len(specs) == 1:
+        # The common single range: rules 5-7 cannot apply to one clamped range.
+        only = _resolve(specs[0], size)
+        return _UNSATISFIABLE if only is None else RangeDecision(RangeKind.PARTIAL, (only,))
     resolved = [r for r in (_resolve(spec, size) for spec in specs) if r is not None]
     if not resolved:
         return _UNSATISFIABLE  # §15.5.17: no range-spec overlaps the file
