@@ -203,7 +203,38 @@ def is_upgrade_request(headers: HeaderList) -> bool:
     return has_token(get_all(headers, "upgrade"), "websocket")
 
 
-def _check_head(method: str | bytes, http_version: str | bytes, headers: HeaderList) -> None:
+#: The request fields :func:`validate_request` reads.
+_REQUEST_FIELDS = frozenset(
+    {
+        "host",
+        "upgrade",
+        "connection",
+        "sec-websocket-version",
+        "sec-websocket-key",
+        "sec-websocket-protocol",
+        "sec-websocket-extensions",
+    }
+)
+
+
+def _request_fields(headers: HeaderList) -> dict[str, list[str]]:
+    """The values of every field in ``_REQUEST_FIELDS``, in order, from one pass over ``headers``.
+
+    Equivalent to :func:`~trio_ws.sansio.headers.get_all` per field (names are
+    case-insensitive, RFC 9110 §5.1), without walking the list once per field.
+    """
+    found: dict[str, list[str]] = {}
+    for key, value in headers:
+        name = _text(key)
+        if name not in _REQUEST_FIELDS:
+            name = name.lower()
+            if name not in _REQUEST_FIELDS:
+                continue
+        found.setdefault(name, []).append(_text(value))
+    return found
+
+
+def _check_head(method: str | bytes, http_version: str | bytes, fields: dict[str, list[str]]) -> None:
     """Method, HTTP version, Host, Upgrade and Connection checks of :func:`validate_request`."""
     method_text = _text(method)
     if method_text != "GET":  # RFC 6455 §4.1 item 1 (methods are case-sensitive, RFC 9110 §9.1)
@@ -214,27 +245,29 @@ def _check_head(method: str | bytes, http_version: str | bytes, headers: HeaderL
         )
     if not _http_version_ok(http_version):  # RFC 6455 §4.1 item 1
         raise InvalidHandshake(f"WebSocket handshake requires HTTP/1.1 or later, got {_text(http_version)!r}")
-    hosts = get_all(headers, "host")
+    hosts = fields.get("host", [])
     if len(hosts) != 1:  # RFC 6455 §4.2.1 item 2; RFC 9112 §3.2 MUST answer 400
         raise InvalidHandshake(
             "missing Host header" if not hosts else f"expected one Host header, got {len(hosts)}"
         )
-    upgrade = get_all(headers, "upgrade")
+    upgrade = fields.get("upgrade", [])
     if not has_token(upgrade, "websocket"):  # RFC 6455 §4.2.1 item 3
         raise InvalidHandshake(
             f"Upgrade header must contain 'websocket', got {_shown(upgrade)}",
             status_hint=426,  # RFC 9110 §15.5.22: MUST send Upgrade; §7.8: with Connection
             headers=[("Upgrade", "websocket"), ("Connection", "Upgrade")],
         )
-    connection = get_all(headers, "connection")
+    connection = fields.get("connection", [])
     if not has_token(connection, "upgrade"):  # RFC 6455 §4.2.1 item 4
         raise InvalidHandshake(f"Connection header must contain 'Upgrade', got {_shown(connection)}")
 
 
-def _offered_subprotocols(headers: HeaderList) -> list[str]:
+def _offered_subprotocols(lines: list[str]) -> list[str]:
     """Parse every ``Sec-WebSocket-Protocol`` line; each element must be a token (§4.1 item 10)."""
+    if not lines:
+        return []
     try:
-        elements = split_list(get_all(headers, "sec-websocket-protocol"))
+        elements = split_list(lines)
     except ValueError as exc:
         raise InvalidHandshake(f"invalid Sec-WebSocket-Protocol header: {exc}") from exc
     subprotocols: list[str] = []
@@ -259,9 +292,10 @@ def validate_request(
     whose ``status_hint`` and ``headers`` form the error response (see the
     module docstring for the table of statuses).
     """
-    _check_head(method, http_version, headers)
+    fields = _request_fields(headers)
+    _check_head(method, http_version, fields)
 
-    versions = get_all(headers, "sec-websocket-version")
+    versions = fields.get("sec-websocket-version", [])
     if [v.strip(_OWS) for v in versions] != [str(WEBSOCKET_VERSION)]:  # §4.2.1 item 6
         raise InvalidHandshake(
             f"unsupported Sec-WebSocket-Version {_shown(versions)}, this server speaks 13",
@@ -269,7 +303,7 @@ def validate_request(
             headers=[("Sec-WebSocket-Version", str(WEBSOCKET_VERSION))],
         )
 
-    keys = get_all(headers, "sec-websocket-key")
+    keys = fields.get("sec-websocket-key", [])
     if len(keys) != 1:  # RFC 6455 §4.2.1 item 5: exactly one key; §11.3.1 no repeats
         raise InvalidHandshake(
             "missing Sec-WebSocket-Key header"
@@ -281,9 +315,10 @@ def validate_request(
     if problem is not None:
         raise InvalidHandshake(problem)
 
-    subprotocols = _offered_subprotocols(headers)
+    subprotocols = _offered_subprotocols(fields.get("sec-websocket-protocol", []))
+    offers = fields.get("sec-websocket-extensions")
     try:  # RFC 6455 §4.2.1 item 9, grammar in §9.1
-        extensions = parse_params_list(get_all(headers, "sec-websocket-extensions"))
+        extensions = parse_params_list(offers) if offers else []
     except ValueError as exc:
         raise InvalidHandshake(f"invalid Sec-WebSocket-Extensions header: {exc}") from exc
 
