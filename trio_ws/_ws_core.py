@@ -6,27 +6,47 @@ A :class:`WebSocket` wraps an established connection (after the §4 handshake):
 a trio stream plus a pure :class:`~trio_ws.sansio.connection.WebSocketProtocol`.
 Its owner starts its background work with ``await nursery.start(ws._run)`` (the
 server uses the connection's nursery, the client ``connect()``'s own), and
-``_run`` reads inline and supervises one small task::
+``_run`` watches the socket inline and supervises one small task::
 
     _run
-    ├── reader (inline)  receive_some → protocol.receive_data → schedule replies
-    │                    → deliver data events into the message channel
-    └── _housekeeping    flushes scheduled control replies (Pong, Close) when
-                         woken; pings every ping_interval and fails 1011 after
-                         ping_timeout (its wait's deadline is the next ping or
-                         the Pong's deadline: two wake-ups per interval)
+    ├── watcher (inline)  reads the socket whenever no receive() does (below)
+    │                     → protocol.receive_data → schedule replies → deliver
+    │                     data events into the message channel
+    └── _housekeeping     flushes scheduled control replies (Pong, Close) when
+                          woken; pings every ping_interval and fails 1011 after
+                          ping_timeout (its wait's deadline is the next ping or
+                          the Pong's deadline: two wake-ups per interval)
+
+**Who reads: the receiver first.**  On plain TCP the task in ``receive()``
+reads and parses the socket itself when the channel is empty: one wait for
+readability, one ``os.read``, the protocol, and the message is returned
+without waking any other task (a reader task would hand every message over
+through the channel: a scheduler round each way, most of a small message's
+cost).  Only one task reads at a time (``_reading`` is the token).  When
+``receive()`` returns, the socket is unwatched; if no ``receive()`` comes back
+within :data:`WATCH_DELAY` the watcher takes over and reads continuously, so
+Pings are answered, Close is seen and the channel fills for a handler that is
+busy or only sends.  A ``receive()`` that finds the watcher reading waits on the
+channel; once the watcher has delivered to it, the watcher stands down and the
+receiver reads again.  The watcher also takes over at once when something needs
+input now: ``ping()``, ``aclose()``, a Close scheduled at shutdown.  Messages
+parsed beyond the one returned go into the channel; what does not fit waits in
+``_backlog`` (one read's worth), and nobody reads until it is consumed.  When the
+connection ends while a receiver waits for readability, the watcher wakes it
+with ``notify_closing``.  Streams without a file descriptor (TLS, memory
+streams) keep the watcher as their only reader.
 
 Server shutdown needs no task: the endpoint registers a synchronous
 ``request.call_on_shutdown`` hook that schedules Close 1001.  A connection idle
-between messages is therefore two parked tasks (plus a nursery); a trio task is
-~2 KiB, which is most of a WebSocket's memory.
+in ``receive()`` is therefore the handler's task plus two parked tasks (and a
+nursery); a trio task is ~2 KiB, which is most of a WebSocket's memory.
 
 **Backpressure.** Messages go into ``trio.open_memory_channel(max_queue)``. When
-it is full the reader waits, and while it waits it does not read the socket: the
-peer's sends stall on the TCP window.  The socket is read again only after every
-event of the last read has been delivered.  Memory per connection is therefore
-bounded by ``max_queue`` messages in the channel, the one message the reader
-holds, and one ``receive_size`` read.  (Consequence: while a consumer leaves the
+it is full the watcher waits, and while it waits it does not read the socket: the
+peer's sends stall on the TCP window; a receiver that reads leaves the overflow
+of its read in ``_backlog`` and nobody reads until it is consumed.  Memory per
+connection is therefore bounded by ``max_queue`` messages in the channel, the
+messages of one read beyond it, and one ``receive_size`` read.  (Consequence: while a consumer leaves the
 channel full, Pongs to *our* keepalive Pings sit unread behind the data, so a
 consumer stalled longer than ``ping_timeout`` under traffic is closed with 1011.)
 
@@ -52,13 +72,14 @@ sends raise :class:`ConnectionClosedError` and the TCP connection is aborted.
 
 **Scheduler trips** (the cost of small messages).  A free lock is taken with
 ``acquire_nowait`` after one cancellation check (``async with lock`` is a full
-scheduler round even uncontended); ``send_all`` stays the send's checkpoint.
-``receive()`` takes a queued message the same way, yielding every
-:data:`RECEIVES_PER_YIELD` messages in a row.  After a short read the reader of
-a plain TCP stream waits for readability and then ``os.read``s, instead of a
-speculative ``recv`` that would fail with EAGAIN (TLS and memory streams use
-``receive_some``).  What remains per echoed message is the hand-off: the reader
-wakes the receiving task through the channel.
+scheduler round even uncontended).  On plain TCP a frame is written with one
+non-blocking ``send``; only what the kernel does not take goes through
+``send_all``.  ``receive()`` takes a queued message the same way.  Both still
+check for cancellation every time and yield every :data:`RECEIVES_PER_YIELD`
+(:data:`SENDS_PER_YIELD`) calls in a row, so a loop that never blocks cannot
+starve other tasks.  A receiver reading after a short read waits for
+readability and then ``os.read``s, instead of a speculative ``recv`` that would
+fail with EAGAIN.
 
 **Closing.**  :meth:`aclose` first closes the channel's receive end, so a reader
 blocked on a full channel wakes, discards data and keeps answering Ping/Close;
@@ -79,6 +100,7 @@ import logging
 import math
 import os
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -106,9 +128,67 @@ _CLEAN_CODES = frozenset({1000, 1001, 1005})
 #: still raises Cancelled when cancelled); after this many in a row it yields
 #: once, so a loop draining a long queue cannot starve other tasks.
 RECEIVES_PER_YIELD = 16
+#: ``send()`` writes to plain TCP with a non-blocking ``send`` (no scheduler
+#: round when the kernel takes the whole frame); every this many in a row it
+#: goes through ``send_all``, which yields.
+SENDS_PER_YIELD = 16
+#: Seconds the socket may stay unread after ``receive()`` returns before the
+#: watcher takes over reading (plain TCP; module docstring, "Who reads").
+WATCH_DELAY = 0.25
 
 Message = str | bytes
 _Item = str | bytes | Fragment
+
+
+class SendLock:
+    """The send path's mutex: FIFO, and no scheduler round to take it when free.
+
+    ``trio.Lock`` costs a full scheduler round even uncontended, and tracks
+    its owner; two of them per message were a measurable share of a small
+    message's cost.  Here the hot path takes a free lock with
+    :meth:`acquire_nowait` after a cancellation check (the write that follows
+    is the checkpoint); :meth:`acquire` and ``async with`` are full
+    checkpoints, like ``trio.Lock``'s.  A release with waiters hands the lock
+    straight to the first one.  Not re-entrant; no owner checks (private use).
+    """
+
+    __slots__ = ("_locked", "_lot", "_waiting")
+
+    def __init__(self) -> None:
+        self._locked = False
+        self._waiting = 0
+        self._lot = trio.lowlevel.ParkingLot()
+
+    def locked(self) -> bool:
+        return self._locked
+
+    def acquire_nowait(self) -> None:
+        """Take the lock, which the caller saw free (no yield in between)."""
+        self._locked = True
+
+    async def acquire(self) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if self._locked:
+            self._waiting += 1
+            try:
+                await self._lot.park()  # woken by release(): the lock is ours
+            finally:
+                self._waiting -= 1
+        else:
+            self._locked = True
+            await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def release(self) -> None:
+        # A waiter cancelled a moment ago may still count in _waiting but is
+        # no longer parked: unpark() then wakes nobody, and the lock is freed.
+        if not (self._waiting and self._lot.unpark()):
+            self._locked = False  # else ownership passed on: it stays locked
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
 
 
 class _PingWaiter:
@@ -130,6 +210,7 @@ class WebSocketCore:
     # is 5 MB).  The public subclass declares ``__slots__ = ()``.
     __slots__ = (
         "__weakref__",
+        "_backlog",
         "_broken",
         "_bytes_received",
         "_bytes_sent",
@@ -138,26 +219,36 @@ class WebSocketCore:
         "_closed",
         "_config",
         "_discard",
+        "_drained",
+        "_fd",
         "_frame_lock",
         "_initial",
         "_is_client",
         "_message_lock",
+        "_park_scope",
         "_pending_close",
         "_pending_pong",
         "_pings",
         "_protocol",
         "_queued_bytes",
+        "_queued_items",
         "_read_done",
         "_reader_blocked",
         "_reader_scope",
+        "_reading",
         "_receive_channel",
         "_receives_unyielded",
         "_receiving",
         "_run_scope",
+        "_rx_reading",
+        "_rx_waiting",
         "_send_channel",
+        "_sends_unyielded",
         "_started",
         "_stream",
         "_wakeup",
+        "_watch_at",
+        "_watch_event",
         "request",
         "response_headers",
         "subprotocol",
@@ -183,8 +274,8 @@ class WebSocketCore:
         self._initial = initial_data
         self._is_client = protocol.role is Role.CLIENT
         self._send_channel, self._receive_channel = trio.open_memory_channel[_Item](config.max_queue)
-        self._message_lock = trio.Lock()
-        self._frame_lock = trio.Lock()
+        self._message_lock = SendLock()
+        self._frame_lock = SendLock()
         self._pending_pong = b""  # at most one Pong: the latest (§5.5.3)
         self._pending_close = b""  # at most one Close
         self._wakeup = trio.Event()
@@ -200,8 +291,19 @@ class WebSocketCore:
         self._receiving = False
         self._receives_unyielded = 0
         self._reader_blocked = False
+        self._fd = _socket_fd(stream)
+        self._backlog: deque[_Item] = deque()
+        self._reading = False  # the read token: someone is reading the socket
+        self._rx_reading = False  # ... and it is the task in receive()
+        self._rx_waiting = False  # a receive() waits on the channel for the watcher
+        self._drained = False  # the last read was short: wait for readability first
+        self._sends_unyielded = 0
+        self._watch_at = math.inf  # when the watcher takes over an unread socket
+        self._watch_event = trio.Event()
+        self._park_scope = trio.CancelScope()
         self._cause: BaseException | None = None
         self._queued_bytes = 0
+        self._queued_items = 0  # in the channel (so receive() need not try it empty)
         self._bytes_received = 0
         self._bytes_sent = 0
 
@@ -259,6 +361,7 @@ class WebSocketCore:
             if not waiter.event.is_set() and self._pings.get(payload) is waiter:
                 del self._pings[payload]
             raise
+        self._watch_now()  # the Pong must be read even if nobody is in receive()
         await waiter.event.wait()
         if not waiter.answered:
             err = self._closed_error()
@@ -281,13 +384,18 @@ class WebSocketCore:
         else:
             lock.acquire_nowait()
         try:
-            if self._broken or self._protocol.state is not State.OPEN or self._read_done.is_set():
-                err = self._closed_error()
-                raise err from err.__cause__
+            self._check_sendable()
             frame = make()
-            await self._write(self._take_pending() + frame)
+            if self._pending_pong or self._pending_close:
+                frame = self._take_pending() + frame
+            await self._write(frame)
         finally:
             lock.release()
+
+    def _check_sendable(self) -> None:
+        if self._broken or self._protocol.state is not State.OPEN or self._read_done.is_set():
+            err = self._closed_error()
+            raise err from err.__cause__
 
     def _take_pending(self) -> bytes:
         data = self._pending_pong + self._pending_close
@@ -295,10 +403,23 @@ class WebSocketCore:
         return data
 
     async def _write(self, data: bytes) -> None:
-        """``send_all`` under the frame lock; any failure or cancellation breaks the connection."""
+        """Write ``data`` under the frame lock; any failure or cancellation breaks the connection.
+
+        On plain TCP one non-blocking ``send`` first (module docstring,
+        "Scheduler trips"); ``send_all`` writes what the kernel did not take.
+        """
         if not data:
             return
         try:
+            if self._fd >= 0 and self._sends_unyielded < SENDS_PER_YIELD:
+                sent = self._send_nowait(data)
+                if sent == len(data):
+                    self._sends_unyielded += 1
+                    self._bytes_sent += sent
+                    return
+                self._bytes_sent += sent
+                data = memoryview(data)[sent:]  # type: ignore[assignment]
+            self._sends_unyielded = 0
             await self._stream.send_all(data)
         except BaseException as exc:
             # A frame may be half-written: nothing more can be sent on this connection.
@@ -310,6 +431,15 @@ class WebSocketCore:
                 raise err from exc
             raise
         self._bytes_sent += len(data)
+
+    def _send_nowait(self, data: bytes) -> int:
+        """One non-blocking ``send`` on the socket: bytes taken (0 if it would block)."""
+        try:
+            return os.write(self._fd, data)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:  # as trio.SocketStream translates it
+            raise trio.BrokenResourceError(f"socket connection broken: {exc}") from exc
 
     async def _flush(self) -> None:
         """Write the scheduled control bytes (housekeeping and the final flush)."""
@@ -334,6 +464,7 @@ class WebSocketCore:
             self._pending_close += self._protocol.send_close(code, reason)
             self._wakeup.set()
         self._start_deadline()
+        self._watch_now()  # the peer's Close must be read even if nobody receives
 
     def _fail(self, code: int, reason: str, cause: BaseException) -> None:
         """Fail the connection (§7.1.7): schedule a Close, stop reading, close TCP."""
@@ -349,13 +480,15 @@ class WebSocketCore:
     async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the connection until it closes; the owner does ``await nursery.start(ws._run)``."""
         self._started = True
+        if self._fd >= 0:
+            self._watch_at = trio.current_time() + WATCH_DELAY  # the handler's receive() comes first
         try:
             with self._run_scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._housekeeping)
                     task_status.started()
                     with self._reader_scope:
-                        await self._read_loop()
+                        await self._watch()
                     self._end_of_input()
                     await self._finish_close()
                     nursery.cancel_scope.cancel()
@@ -367,48 +500,143 @@ class WebSocketCore:
             await trio.aclose_forcefully(self._stream)
             self._closed.set()
 
-    async def _read_loop(self) -> None:
+    # ----------------------------------------------------------------- reading
+
+    async def _watch(self) -> None:
+        """The watcher: read whenever no ``receive()`` does, until the input ends."""
         protocol = self._protocol
-        size = self._config.receive_size
-        fd = _socket_fd(self._stream)
-        data, self._initial = self._initial, b""
-        drained = False
-        while True:
-            if not data:
-                # After a short read the socket is (almost surely) empty: on plain
-                # TCP wait for readability first instead of a speculative recv
-                # that fails with EAGAIN (a syscall, an exception, then the wait).
-                if drained and fd >= 0:
-                    data = await self._receive_when_readable(fd, size)
-                else:
-                    data = await self._receive_some()
-                drained = len(data) < size
-            self._bytes_received += len(data)
-            close_sent = protocol.close_sent
-            events = protocol.receive_data(data)
-            self._schedule_replies(events, close_sent)
-            for event in events:
-                await self._dispatch(event)
+        while not self._read_done.is_set():
+            if not self._watch_wanted():
+                if -math.inf < self._watch_at <= trio.current_time():
+                    self._watch_at = math.inf  # due, but a receiver is busy: re-armed when it leaves
+                await self._park()
+                continue
+            self._reading = True
+            try:
+                data = await self._read()
+                for event in self._parse(data):
+                    await self._dispatch(event)
+            finally:
+                self._reading = False
             if not data or protocol.state is State.CLOSED:
                 return
-            data = b""
+            if self._rx_waiting and not self._send_channel.statistics().tasks_waiting_receive:
+                # The waiting receive() got an item (it may have taken it from the
+                # buffer before this read): it reads itself from its next call; the
+                # watcher stands by until it leaves again, which re-arms it.
+                self._rx_waiting = False
+                self._watch_at = math.inf
 
-    async def _receive_some(self) -> bytes:
+    def _watch_wanted(self) -> bool:
+        if self._fd < 0:
+            return True  # no fd: the watcher is the only reader
+        if self._reading or self._backlog:
+            return False
+        if self._rx_waiting:
+            return True  # a receive() waits for what we read: keep reading until it has some
+        if self._receiving:
+            return False
+        return self._watch_at <= trio.current_time()
+
+    async def _park(self) -> None:
+        """Wait until woken, or until ``_watch_at`` if that is still ahead."""
+        at = self._watch_at
+        # A past _watch_at while we may not read: a receiver holds the socket (or
+        # the backlog is full); its leaving wakes us.
+        with trio.CancelScope(deadline=at if at > trio.current_time() else math.inf) as scope:
+            self._park_scope = scope
+            await self._watch_event.wait()
+        if self._watch_event.is_set():
+            self._watch_event = trio.Event()
+
+    def _watch_now(self) -> None:
+        """Input is needed now (a ping, closing): the watcher reads unless a receiver does."""
+        self._watch_at = -math.inf
+        self._watch_event.set()
+
+    def _after_receive(self) -> None:
+        """``receive()`` is leaving: arm the watcher (plain TCP; it stands by otherwise)."""
+        if self._fd < 0:
+            return
+        if self._watch_at == math.inf:
+            self._watch_at = at = trio.current_time() + WATCH_DELAY
+            self._park_scope.deadline = at
+        elif self._watch_at == -math.inf:
+            self._watch_event.set()  # input is wanted now (_watch_now)
+
+    async def _rx_read(self) -> _Item | None:
+        """One read by the task in ``receive()``: the first item it completes (the rest
+        are queued), or None (a partial frame, or the connection ended meanwhile)."""
+        self._reading = self._rx_reading = True
         try:
-            data = await self._stream.receive_some(self._config.receive_size)
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            self._record(exc)
-            return b""
-        return data if type(data) is bytes else bytes(data)
+            data = await self._read()
+        finally:
+            self._reading = self._rx_reading = False
+        if self._read_done.is_set():
+            return None  # woken by _kick_receiver: the watcher finishes the close
+        first: _Item | None = None
+        for event in self._parse(data):
+            kind = type(event)
+            if kind is TextMessage or kind is BytesMessage:
+                item: _Item = event.data  # type: ignore[union-attr]
+            elif kind is Fragment:
+                item = event  # type: ignore[assignment]
+            else:
+                if kind is Pong:
+                    self._on_pong(event.payload)  # type: ignore[union-attr]
+                continue
+            if first is None:
+                first = item
+            else:
+                self._deliver_nowait(item)
+        if not data or self._protocol.state is State.CLOSED:
+            self._end_of_input()
+        return first
 
-    async def _receive_when_readable(self, fd: int, size: int) -> bytes:
-        """``receive_some`` of a plain TCP stream: wait for readability, then one ``read``."""
-        while True:
-            await trio.lowlevel.wait_readable(fd)
+    def _kick_receiver(self) -> None:
+        """Wake a ``receive()`` waiting for readability: the input has ended."""
+        if self._rx_reading:
+            trio.lowlevel.notify_closing(self._fd)
+
+    def _parse(self, data: bytes) -> list[Event]:
+        self._bytes_received += len(data)
+        protocol = self._protocol
+        close_sent = protocol.close_sent
+        events = protocol.receive_data(data)
+        self._schedule_replies(events, close_sent)
+        return events
+
+    async def _read(self) -> bytes:
+        """One read (the caller holds the token): the handshake's leftover first; b"" at EOF.
+
+        After a short read the socket is (almost surely) empty: on plain TCP
+        wait for readability, then one ``os.read``, instead of a speculative
+        ``recv`` that fails with EAGAIN (a syscall, an exception, then the wait).
+        """
+        data = self._initial
+        if data:
+            self._initial = b""
+            return data
+        size = self._config.receive_size
+        fd = self._fd
+        if not (self._drained and fd >= 0):
             try:
-                return os.read(fd, size)
+                received = await self._stream.receive_some(size)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                self._record_input_error(exc)
+                return b""
+            data = received if type(received) is bytes else bytes(received)
+            self._drained = len(data) < size
+            return data
+        while True:
+            try:
+                await trio.lowlevel.wait_readable(fd)
+                data = os.read(fd, size)
             except BlockingIOError:
                 continue  # a spurious wake-up
+            except trio.ClosedResourceError as exc:  # notify_closing: the connection is ending
+                self._record_input_error(exc)
+                return b""
             except OSError as exc:  # as trio.SocketStream translates it
                 error: trio.ClosedResourceError | trio.BrokenResourceError
                 if exc.errno == errno.EBADF:
@@ -416,8 +644,14 @@ class WebSocketCore:
                 else:
                     error = trio.BrokenResourceError(f"socket connection broken: {exc}")
                 error.__cause__ = exc
-                self._record(error)
+                self._record_input_error(error)
                 return b""
+            self._drained = len(data) < size
+            return data
+
+    def _record_input_error(self, exc: BaseException) -> None:
+        if not self._read_done.is_set():  # else: we closed it ourselves
+            self._record(exc)
 
     def _schedule_replies(self, events: list[Event], close_sent: bool) -> None:
         """Move the protocol's own replies into the control buffer and wake the writer."""
@@ -438,6 +672,7 @@ class WebSocketCore:
         return 2 + len(payload) + (4 if self._is_client else 0)  # ≤125 bytes: 2-byte header
 
     async def _dispatch(self, event: Event) -> None:
+        """Hand one event read by the watcher on."""
         kind = type(event)
         if kind is TextMessage or kind is BytesMessage:
             data: str | bytes = event.data  # type: ignore[union-attr]
@@ -446,6 +681,42 @@ class WebSocketCore:
             await self._deliver(event, len(event.data))  # type: ignore[union-attr, arg-type]
         elif kind is Pong:
             self._on_pong(event.payload)  # type: ignore[union-attr]
+
+    def _deliver_nowait(self, item: _Item) -> None:
+        """Queue an item read by ``receive()``: the channel, or the backlog when it is full."""
+        if self._discard:
+            return
+        if self._backlog:
+            self._backlog.append(item)  # behind what already waits there
+        else:
+            try:
+                self._send_channel.send_nowait(item)
+            except trio.WouldBlock:
+                self._backlog.append(item)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._discard = True
+                return
+            else:
+                self._queued_items += 1
+        self._queued_bytes += _item_size(item)
+
+    def _take_nowait(self) -> _Item | None:
+        """A queued item, or None; at the end raises EndOfChannel (input over) or
+        ClosedResourceError (``aclose()`` closed the channel)."""
+        if self._queued_items > 0:
+            self._queued_items -= 1
+            item = self._receive_channel.receive_nowait()
+        elif self._backlog:
+            item = self._backlog.popleft()
+        elif self._read_done.is_set() or self._close_deadline is not None:
+            try:
+                item = self._receive_channel.receive_nowait()  # raises at the end
+            except trio.WouldBlock:
+                return None
+        else:
+            return None
+        self._queued_bytes -= _item_size(item)
+        return item
 
     async def _deliver(self, item: _Item, size: int) -> None:
         """Put ``item`` in the channel, waiting for room: the backpressure point."""
@@ -464,6 +735,8 @@ class WebSocketCore:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self._queued_bytes -= size
             self._discard = True  # aclose() closed the receive end: drop data, keep reading
+        else:
+            self._queued_items += 1
 
     def _on_pong(self, payload: bytes) -> None:
         if payload not in self._pings:
@@ -481,6 +754,8 @@ class WebSocketCore:
             return
         self._read_done.set()
         self._send_channel.close()
+        self._watch_event.set()
+        self._kick_receiver()
         for waiter in self._pings.values():
             waiter.event.set()
         self._pings.clear()
@@ -563,6 +838,10 @@ class WebSocketCore:
                 self._pings.pop(payload, None)
                 return None
         return waiter  # if the deadline passed, the caller fails the connection on its next turn
+
+
+def _item_size(item: _Item) -> int:
+    return len(item.data) if type(item) is Fragment else len(item)  # type: ignore[arg-type]
 
 
 def _socket_fd(stream: trio.abc.Stream) -> int:

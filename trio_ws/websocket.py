@@ -1,11 +1,12 @@
 """The trio WebSocket: ``receive()``, ``send()``, ``ping()``, ``aclose()`` and friends.
 
-The public face of a connection; the machinery behind it (reader task,
+The public face of a connection; the machinery behind it (who reads the socket,
 bounded message channel, scheduled control replies, send locks, keepalive,
 closing deadlines) lives in :mod:`trio_ws._ws_core`, whose docstring explains
-the design.  In short: messages wait in a channel of ``max_queue`` entries (the
-backpressure point: when it is full the socket is not read), the reader never
-waits on a write, and ``aclose()`` never hangs.
+the design.  In short: ``receive()`` reads the socket itself when nothing is
+queued, a watcher task reads while nobody receives; messages wait in a channel
+of ``max_queue`` entries (the backpressure point: when it is full the socket is
+not read), no reader ever waits on a write, and ``aclose()`` never hangs.
 
 Receiving: ``await ws.receive()`` (``str`` or ``bytes``), ``async for message in
 ws``, ``await ws.receive_fragment()`` (libcurl-style pieces with meta),
@@ -91,10 +92,10 @@ class WebSocket(WebSocketCore):
         proto = self._protocol.statistics()
         return WebSocketStatistics(
             state=self.state,
-            messages_queued=self._send_channel.statistics().current_buffer_used,
+            messages_queued=self._send_channel.statistics().current_buffer_used + len(self._backlog),
             bytes_queued=self._queued_bytes,
             max_queue=self._config.max_queue,
-            reader_blocked=self._reader_blocked,
+            reader_blocked=self._reader_blocked or bool(self._backlog),
             bytes_buffered=proto.bytes_buffered + proto.message_bytes_buffered,
             control_bytes_pending=len(self._pending_pong) + len(self._pending_close),
             pings_in_flight=len(self._pings),
@@ -105,11 +106,34 @@ class WebSocket(WebSocketCore):
     # ------------------------------------------------------------- receiving
 
     async def _receive_item(self) -> _Item:
+        """The next item: queued, or read from the socket by this task.
+
+        A queued item is taken after a cancellation check only
+        (``MemoryReceiveChannel.receive`` would yield even when an item is
+        ready); every :data:`~trio_ws._ws_core.RECEIVES_PER_YIELD`-th call
+        yields, to stay a fair trio citizen.  With nothing queued, this task
+        reads the socket itself, unless the watcher is reading it (module
+        docstring of :mod:`trio_ws._ws_core`, "Who reads").
+        """
         if self._receiving:
             raise trio.BusyResourceError("another task is already receiving on this WebSocket")
+        if self._receives_unyielded < RECEIVES_PER_YIELD:
+            self._receives_unyielded += 1
+            await trio.lowlevel.checkpoint_if_cancelled()
+        else:
+            self._receives_unyielded = 0
+            await trio.lowlevel.checkpoint()
         self._receiving = True
         try:
-            item = await self._next_item()
+            while True:
+                item = self._take_nowait()
+                if item is not None:
+                    return item
+                if self._fd < 0 or self._reading or self._read_done.is_set():
+                    return await self._wait_for_watcher()
+                item = await self._rx_read()
+                if item is not None:
+                    return item
         except trio.EndOfChannel:
             err = self._closed_error()
             raise err from err.__cause__
@@ -119,31 +143,19 @@ class WebSocket(WebSocketCore):
             raise err from err.__cause__
         finally:
             self._receiving = False
+            self._after_receive()
+
+    async def _wait_for_watcher(self) -> _Item:
+        """The watcher reads the socket: wait for what it delivers."""
+        self._rx_waiting = True
+        try:
+            item = await self._receive_channel.receive()
+        finally:
+            self._rx_waiting = False
+        self._receives_unyielded = 0
+        self._queued_items -= 1
         self._queued_bytes -= len(item.data if isinstance(item, Fragment) else item)
         return item
-
-    async def _next_item(self) -> _Item:
-        """The channel's next item; a queued one without a scheduler round.
-
-        ``MemoryReceiveChannel.receive`` checkpoints even when an item is ready
-        (a full yield per message).  Here a ready item is taken after a
-        cancellation check only; to stay a fair trio citizen, every
-        :data:`~trio_ws._ws_core.RECEIVES_PER_YIELD`-th consecutive one goes
-        through ``receive()`` and yields.  (The queue bounds the run too: the
-        reader cannot refill it while we do not yield.)
-        """
-        channel = self._receive_channel
-        if self._receives_unyielded < RECEIVES_PER_YIELD:
-            await trio.lowlevel.checkpoint_if_cancelled()
-            try:
-                item = channel.receive_nowait()
-            except trio.WouldBlock:
-                pass
-            else:
-                self._receives_unyielded += 1
-                return item
-        self._receives_unyielded = 0
-        return await channel.receive()
 
     async def receive(self) -> Message:
         """The next message: ``str`` for text, ``bytes`` for binary.
@@ -203,26 +215,38 @@ class WebSocket(WebSocketCore):
         text: compression leaks their length, as in CRIME/BREACH).
         """
         if isinstance(message, str):
-            text = message
-            make = lambda: self._protocol.send_text(text)  # noqa: E731
+            text = True
         elif isinstance(message, bytes | bytearray | memoryview):
-            data = bytes(message)
-            make = lambda: self._protocol.send_binary(data)  # noqa: E731
+            text = False
         else:
             raise TypeError(f"send() takes str or bytes, not {type(message).__name__}")
+        await trio.lowlevel.checkpoint_if_cancelled()
+        mlock, flock = self._message_lock, self._frame_lock
+        if compress and not (mlock._locked or flock._locked):
+            # The hot path: both locks free, taken without a scheduler round
+            # (the write is the checkpoint), no closure per message.
+            mlock.acquire_nowait()
+            flock.acquire_nowait()
+            try:
+                self._check_sendable()
+                proto = self._protocol
+                frame = proto.send_text(message) if text else proto.send_binary(message)  # type: ignore[arg-type]
+                if self._pending_pong or self._pending_close:
+                    frame = self._take_pending() + frame
+                await self._write(frame)
+            finally:
+                flock.release()
+                mlock.release()
+            return
+        if text:
+            make = lambda: self._protocol.send_text(message)  # type: ignore[arg-type]  # noqa: E731
+        else:
+            data = bytes(message)  # type: ignore[arg-type]
+            make = lambda: self._protocol.send_binary(data)  # noqa: E731
         if not compress:
             make = _uncompressed(self._protocol.extensions, make)
-        # The message lock without ``async with`` when free: a scheduler round
-        # saved per message; _send_frame checks cancellation and send_all yields.
-        lock = self._message_lock
-        if lock.locked():
-            await lock.acquire()
-        else:
-            lock.acquire_nowait()
-        try:
+        async with mlock:
             await self._send_frame(make)
-        finally:
-            lock.release()
 
     @asynccontextmanager
     async def send_stream(self, *, binary: bool = True) -> AsyncIterator[MessageSender]:
