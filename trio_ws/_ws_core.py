@@ -132,6 +132,12 @@ RECEIVES_PER_YIELD = 16
 #: round when the kernel takes the whole frame); every this many in a row it
 #: goes through ``send_all``, which yields.
 SENDS_PER_YIELD = 16
+#: Reads of plain TCP in a row without a scheduler round (each after a read that
+#: filled its buffer); then one goes through ``wait_readable``, which yields.
+READS_PER_YIELD = 16
+#: Largest read: reads that fill their buffer double the next one's size up to
+#: this (or ``receive_size`` if larger), so a large message takes a few reads.
+MAX_READ_SIZE = 1 << 20
 #: Seconds the socket may stay unread after ``receive()`` returns before the
 #: watcher takes over reading (plain TCP; module docstring, "Who reads").
 WATCH_DELAY = 0.25
@@ -219,10 +225,10 @@ class WebSocketCore:
         "_closed",
         "_config",
         "_discard",
-        "_drained",
         "_fd",
         "_frame_lock",
         "_initial",
+        "_input_done",
         "_is_client",
         "_message_lock",
         "_park_scope",
@@ -233,9 +239,11 @@ class WebSocketCore:
         "_queued_bytes",
         "_queued_items",
         "_read_done",
+        "_read_size",
         "_reader_blocked",
         "_reader_scope",
         "_reading",
+        "_reads_unyielded",
         "_receive_channel",
         "_receives_unyielded",
         "_receiving",
@@ -284,6 +292,7 @@ class WebSocketCore:
         self._reader_scope = trio.CancelScope()
         self._close_deadline: float | None = None
         self._read_done = trio.Event()
+        self._input_done = False  # _read_done.is_set(), as a plain attribute for the hot paths
         self._closed = trio.Event()
         self._started = False
         self._broken = False
@@ -296,7 +305,9 @@ class WebSocketCore:
         self._reading = False  # the read token: someone is reading the socket
         self._rx_reading = False  # ... and it is the task in receive()
         self._rx_waiting = False  # a receive() waits on the channel for the watcher
-        self._drained = False  # the last read was short: wait for readability first
+        # Next read's size; negative after a short read: wait for readability first.
+        self._read_size = config.receive_size
+        self._reads_unyielded = 0
         self._sends_unyielded = 0
         self._watch_at = math.inf  # when the watcher takes over an unread socket
         self._watch_event = trio.Event()
@@ -313,7 +324,7 @@ class WebSocketCore:
         p = self._protocol
         if p.close_received:
             return 1005 if p.close_code_received is None else p.close_code_received
-        return 1006 if self._read_done.is_set() else None
+        return 1006 if self._input_done else None
 
     def _is_clean(self) -> bool:
         p = self._protocol
@@ -393,7 +404,7 @@ class WebSocketCore:
             lock.release()
 
     def _check_sendable(self) -> None:
-        if self._broken or self._protocol.state is not State.OPEN or self._read_done.is_set():
+        if self._broken or self._protocol.state is not State.OPEN or self._input_done:
             err = self._closed_error()
             raise err from err.__cause__
 
@@ -412,7 +423,12 @@ class WebSocketCore:
             return
         try:
             if self._fd >= 0 and self._sends_unyielded < SENDS_PER_YIELD:
-                sent = self._send_nowait(data)
+                try:
+                    sent = os.write(self._fd, data)
+                except BlockingIOError:
+                    sent = 0
+                except OSError as exc:  # as trio.SocketStream translates it
+                    raise trio.BrokenResourceError(f"socket connection broken: {exc}") from exc
                 if sent == len(data):
                     self._sends_unyielded += 1
                     self._bytes_sent += sent
@@ -431,15 +447,6 @@ class WebSocketCore:
                 raise err from exc
             raise
         self._bytes_sent += len(data)
-
-    def _send_nowait(self, data: bytes) -> int:
-        """One non-blocking ``send`` on the socket: bytes taken (0 if it would block)."""
-        try:
-            return os.write(self._fd, data)
-        except BlockingIOError:
-            return 0
-        except OSError as exc:  # as trio.SocketStream translates it
-            raise trio.BrokenResourceError(f"socket connection broken: {exc}") from exc
 
     async def _flush(self) -> None:
         """Write the scheduled control bytes (housekeeping and the final flush)."""
@@ -460,7 +467,7 @@ class WebSocketCore:
 
     def _initiate_close(self, code: int, reason: str) -> None:
         """Schedule our Close (if still open) and start the close deadline; never blocks."""
-        if self._protocol.state is State.OPEN and not self._broken and not self._read_done.is_set():
+        if self._protocol.state is State.OPEN and not self._broken and not self._input_done:
             self._pending_close += self._protocol.send_close(code, reason)
             self._wakeup.set()
         self._start_deadline()
@@ -505,7 +512,7 @@ class WebSocketCore:
     async def _watch(self) -> None:
         """The watcher: read whenever no ``receive()`` does, until the input ends."""
         protocol = self._protocol
-        while not self._read_done.is_set():
+        while not self._input_done:
             if not self._watch_wanted():
                 if -math.inf < self._watch_at <= trio.current_time():
                     self._watch_at = math.inf  # due, but a receiver is busy: re-armed when it leaves
@@ -572,7 +579,7 @@ class WebSocketCore:
             data = await self._read()
         finally:
             self._reading = self._rx_reading = False
-        if self._read_done.is_set():
+        if self._input_done:
             return None  # woken by _kick_receiver: the watcher finishes the close
         first: _Item | None = None
         for event in self._parse(data):
@@ -609,31 +616,40 @@ class WebSocketCore:
     async def _read(self) -> bytes:
         """One read (the caller holds the token): the handshake's leftover first; b"" at EOF.
 
-        After a short read the socket is (almost surely) empty: on plain TCP
-        wait for readability, then one ``os.read``, instead of a speculative
-        ``recv`` that fails with EAGAIN (a syscall, an exception, then the wait).
+        Plain TCP is read with ``os.read``: at once after a read that filled
+        its buffer (more is likely waiting; every :data:`READS_PER_YIELD`-th
+        time through a wait instead, which yields), else after waiting for
+        readability (a speculative ``recv`` would fail with EAGAIN: a syscall,
+        an exception, then the wait anyway).  Reads that fill the buffer double
+        the next one's size, up to :data:`MAX_READ_SIZE`: a large message costs
+        a few reads, not one per ``receive_size``.
         """
         data = self._initial
         if data:
             self._initial = b""
             return data
-        size = self._config.receive_size
         fd = self._fd
-        if not (self._drained and fd >= 0):
+        if fd < 0:
             try:
-                received = await self._stream.receive_some(size)
+                received = await self._stream.receive_some(self._config.receive_size)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 self._record_input_error(exc)
                 return b""
-            data = received if type(received) is bytes else bytes(received)
-            self._drained = len(data) < size
-            return data
+            return received if type(received) is bytes else bytes(received)
+        size = abs(self._read_size)
+        at_once = self._read_size > 0 and self._reads_unyielded < READS_PER_YIELD
         while True:
             try:
-                await trio.lowlevel.wait_readable(fd)
-                data = os.read(fd, size)
+                if at_once:
+                    at_once = False
+                    data = os.read(fd, size)
+                    self._reads_unyielded += 1
+                else:
+                    await trio.lowlevel.wait_readable(fd)
+                    self._reads_unyielded = 0
+                    data = os.read(fd, size)
             except BlockingIOError:
-                continue  # a spurious wake-up
+                continue  # nothing there yet, or a spurious wake-up
             except trio.ClosedResourceError as exc:  # notify_closing: the connection is ending
                 self._record_input_error(exc)
                 return b""
@@ -646,11 +662,14 @@ class WebSocketCore:
                 error.__cause__ = exc
                 self._record_input_error(error)
                 return b""
-            self._drained = len(data) < size
+            if len(data) == size:  # full: read again at once, and more
+                self._read_size = min(size * 2, max(MAX_READ_SIZE, self._config.receive_size))
+            else:
+                self._read_size = -self._config.receive_size  # short: wait first next time
             return data
 
     def _record_input_error(self, exc: BaseException) -> None:
-        if not self._read_done.is_set():  # else: we closed it ourselves
+        if not self._input_done:  # else: we closed it ourselves
             self._record(exc)
 
     def _schedule_replies(self, events: list[Event], close_sent: bool) -> None:
@@ -708,7 +727,7 @@ class WebSocketCore:
             item = self._receive_channel.receive_nowait()
         elif self._backlog:
             item = self._backlog.popleft()
-        elif self._read_done.is_set() or self._close_deadline is not None:
+        elif self._input_done or self._close_deadline is not None:
             try:
                 item = self._receive_channel.receive_nowait()  # raises at the end
             except trio.WouldBlock:
@@ -750,8 +769,9 @@ class WebSocketCore:
         self._wakeup.set()  # housekeeping: a keepalive Ping may be among them
 
     def _end_of_input(self) -> None:
-        if self._read_done.is_set():
+        if self._input_done:
             return
+        self._input_done = True
         self._read_done.set()
         self._send_channel.close()
         self._watch_event.set()

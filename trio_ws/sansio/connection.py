@@ -471,6 +471,8 @@ class WebSocketProtocol:
 
     def data_to_send(self) -> bytes:
         """Bytes the protocol queued itself (Pongs, the Close echo, a failure Close)."""
+        if not self._out:
+            return b""
         out = bytes(self._out)
         self._out.clear()
         return out
