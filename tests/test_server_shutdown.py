@@ -6,8 +6,9 @@ from __future__ import annotations
 import h11
 import pytest
 import trio
+import trio.testing
 
-from trio_ws import ServerConfig
+from trio_ws import Server, ServerConfig
 from trio_ws.testing import open_memory_server
 
 from .conftest import (
@@ -18,6 +19,7 @@ from .conftest import (
     connect,
     make_app,
     open_client,
+    parse_responses,
     read_until_eof,
     running,
     status_of,
@@ -153,3 +155,43 @@ async def test_idle_keepalive_at_shutdown_closes_without_traceback(caplog: pytes
             await server.aclose()
             assert await client.at_eof()
     assert_no_errors(caplog)
+
+
+async def test_a_stream_that_arrives_during_shutdown_is_closed_without_a_request(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Past aclose(), a new connection is not read at all: it closes at once."""
+    gate = Gate()
+    server = Server(make_app(gate), [], config=ServerConfig())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.run)
+        busy, busy_end = trio.testing.memory_stream_pair()
+        nursery.start_soon(server.serve_stream, busy_end)
+        await busy.send_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        await gate.entered.wait()
+        nursery.start_soon(server.aclose)
+        await trio.sleep(0.1)  # aclose() waits for the busy connection
+        late, late_end = trio.testing.memory_stream_pair()
+        nursery.start_soon(server.serve_stream, late_end)
+        assert await read_until_eof(late) == b""
+        gate.release.set()
+        (response,) = parse_responses(await read_until_eof(busy))
+        assert response.body == b"slow done"
+        assert response.header("connection") == "close"
+    assert server.statistics() == {"connections": 0, "accepted": 2}
+
+
+async def test_shutdown_during_a_long_response_ends_before_a_pipelined_partial_head() -> None:
+    """The answer whose head went out before the shutdown finishes; the half-sent next
+    request is not waited for."""
+    with trio.fail_after(DEADLINE):
+        async with running(make_app()) as server, trio.open_nursery() as nursery:
+            stream = await connect(server.port)
+            await stream.send_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET / HTT")
+            await trio.sleep(0.1)  # the server is blocked writing the 8 MiB body
+            nursery.start_soon(server.aclose)
+            await trio.sleep(0.1)
+            raw = await read_until_eof(stream)
+    (response,) = parse_responses(raw)
+    assert len(response.body) == 8 * 1024 * 1024
+    assert response.header("connection") is None

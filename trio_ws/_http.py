@@ -3,13 +3,18 @@
 Theory of operation
 -------------------
 Everything is *pulled*. :meth:`HTTPConnection.next_request` reads the socket
-only while h11 says ``NEED_DATA`` and returns the next request head; the body
+only while a head is incomplete and returns the next request head; the body
 stays in the socket until the handler asks for it (:meth:`read_body`,
 :meth:`iter_body`). There is no background reader and no queue: the TCP window
-is the backpressure. Responses are framed by h11 and written with one
-``send_all`` per event batch; a write that fails or is cancelled half-way calls
-``h11.send_failed()`` and the connection is closed (a half-sent response cannot
-be repaired).
+is the backpressure. h11 is the parser of record; the simple bodyless heads
+nearly every client sends are read by the fast path of
+:mod:`trio_ws.sansio.http_head` (same result, a tenth of the cost), which is
+tried on the first bytes of each request. Every request starts with a fresh
+``h11.Connection``; bytes that arrived after the previous request wait in
+``_leftover`` (pipelining). Responses are written by
+:class:`~trio_ws._http_write.HTTPWriter` (directly, or framed by h11); a write
+that fails or is cancelled half-way closes the connection (a half-sent response
+cannot be repaired).
 
 Deadlines (all from :class:`~trio_ws.ServerConfig`):
 
@@ -50,6 +55,7 @@ from ._http_write import (
 )
 from .exceptions import HTTPError, RequestBodyTooLarge
 from .request import Request, Response
+from .sansio.http_head import RequestHead, parse_simple_head
 
 if TYPE_CHECKING:
     from .config import ServerConfig
@@ -152,18 +158,36 @@ class HTTPConnection(HTTPWriter):
             with trio.move_on_after(self.config.header_timeout):
                 await self.send_error(408)
 
-    async def next_request(self) -> h11.Request | None:
+    async def next_request(self) -> RequestHead | None:
         """Pull the next request head; ``None`` when the connection should end.
 
         Ends quietly on EOF, idle timeout or shutdown between requests; answers
         408 to a head that did not complete in time, and the right 4xx to a
-        malformed one (h11's status hint), then ends.
+        malformed one (h11's status hint), then ends. A complete, simple,
+        bodyless head is read by :func:`~trio_ws.sansio.http_head.parse_simple_head`
+        (h11 then sees it only if the response needs h11); all else by h11.
         """
-        h = self.h11
+        h = self.h11  # fresh: every cycle starts with a new parser (finish_cycle)
         cfg = self.config
         self.phase = IDLE
         wait = cfg.keepalive_timeout if self.requests_served else cfg.header_timeout
         self.deadline = trio.current_time() + wait
+        self._fast_head = None
+        data = self._leftover
+        self._leftover = b""
+        if not data:
+            if self.shutdown_requested.is_set():
+                return None
+            data = await self._read_head_bytes()
+        parsed = parse_simple_head(data) if data else None
+        if parsed is not None:
+            head, end = parsed
+            self._fast_head = data[:end]
+            self._leftover = data[end:]
+            self.phase = BUSY
+            self.deadline = math.inf
+            return await self._check_head(head)
+        h.receive_data(data)  # b"": EOF, which h11 reports as ConnectionClosed
         while True:
             try:
                 event = h.next_event()
@@ -173,22 +197,27 @@ class HTTPConnection(HTTPWriter):
             if event is h11.NEED_DATA:
                 if self.phase == IDLE and self.shutdown_requested.is_set():
                     return None
-                data = await self._receive()
-                if self.phase == IDLE and data:
-                    self.phase = HEAD
-                    if self.requests_served:
-                        # The first request's head is due header_timeout after accept.
-                        self.deadline = trio.current_time() + cfg.header_timeout
-                h.receive_data(data)
+                h.receive_data(await self._read_head_bytes())
                 continue
             self.phase = BUSY
             self.deadline = math.inf
             if type(event) is h11.Request:
-                return await self._check_head(event)
+                head = RequestHead(event.method, event.target, list(event.headers), event.http_version)
+                return await self._check_head(head)
             # ConnectionClosed (EOF between requests) or PAUSED after a close.
             return None
 
-    async def _check_head(self, event: h11.Request) -> h11.Request | None:
+    async def _read_head_bytes(self) -> bytes:
+        """A read while waiting for a head: the first byte starts the head's deadline."""
+        data = await self._receive()
+        if self.phase == IDLE and data:
+            self.phase = HEAD
+            if self.requests_served:
+                # The first request's head is due header_timeout after accept.
+                self.deadline = trio.current_time() + self.config.header_timeout
+        return data
+
+    async def _check_head(self, event: RequestHead) -> RequestHead | None:
         cfg = self.config
         if not event.http_version.startswith(b"1."):
             # e.g. the HTTP/2 preface "PRI * HTTP/2.0": RFC 9110 §15.6.6.
@@ -204,9 +233,7 @@ class HTTPConnection(HTTPWriter):
         # RFC 9112 §9.3: HTTP/1.1 is persistent unless the client says "close"
         # (h11's rule, which decides it when h11 sends the response).
         keep_alive = event.http_version >= b"1.1"
-        # h11's Headers is a Sequence whose iteration goes item by item through
-        # __getitem__: copied once here, every later look (the handler's) is cheap.
-        headers = list(event.headers)
+        headers = event.headers
         for name, value in headers:
             size += len(name) + len(value) + 4
             if name == b"content-length":
@@ -227,7 +254,7 @@ class HTTPConnection(HTTPWriter):
             log.info("%s: Content-Length with Transfer-Encoding refused", self._peer())
             await self.send_error(400, "Content-Length and Transfer-Encoding together")
             return None
-        if framing == 0:
+        if framing == 0 and self._fast_head is None:
             # No body: let h11 reach EndOfMessage now, so keep-alive is decided
             # on a request that is complete.
             self.h11.next_event()
@@ -316,12 +343,12 @@ class HTTPConnection(HTTPWriter):
         """The whole request body (see :meth:`iter_body`)."""
         return b"".join([chunk async for chunk in self.iter_body(max_size)])
 
-    def make_request(self, event: h11.Request, nursery: trio.Nursery | None) -> Request:
-        """Wrap the h11 request head :meth:`next_request` returned for the handler."""
+    def make_request(self, event: RequestHead, nursery: trio.Nursery | None) -> Request:
+        """Wrap the request head :meth:`next_request` returned for the handler."""
         return Request(
             event.method.decode("ascii"),
             event.target,
-            self._current_headers,
+            event.headers,
             http_version=event.http_version.decode("ascii"),
             client=self.client,
             scheme=self.scheme,
@@ -351,14 +378,7 @@ class HTTPConnection(HTTPWriter):
             self._direct = NOT_DIRECT
             if direct != DIRECT_KEEP:
                 return False
-            # The response went out without h11 (``_http_write``): a fresh parser
-            # takes over what the old one buffered (pipelined requests). EOF cannot
-            # be among it: a direct response needs a complete request, and no read
-            # follows a complete request before its response.
-            data = self.h11.trailing_data[0]
-            self.h11 = self._new_parser()
-            if data:
-                self.h11.receive_data(data)
+            self._next_parser()
             return True
         h = self.h11
         if h.our_state is not h11.DONE:
@@ -372,15 +392,27 @@ class HTTPConnection(HTTPWriter):
                     return False
         if h.their_state is not h11.DONE:
             return False
-        h.start_next_cycle()
+        self._next_parser()
         return True
+
+    def _next_parser(self) -> None:
+        """A fresh h11 parser for the next request; the bytes after this one wait in ``_leftover``.
+
+        (Rather than ``start_next_cycle``, which needs h11 to have seen our
+        response: a direct one it has not.) Those bytes are either ours (a head
+        the fast path read: h11 has at most that head) or h11's (its buffer):
+        one of the two is empty. EOF cannot be among them: a response needs a
+        complete request, and no read follows a complete request before it.
+        """
+        self._leftover += self.h11.trailing_data[0]
+        self.h11 = self._new_parser()
 
     async def switch_protocols(self, headers: Sequence[tuple[str, str]]) -> tuple[trio.abc.Stream, bytes]:
         """Send ``101 Switching Protocols``; return the stream and the bytes after the head."""
         await self.send_switch(headers)
         self.switched = True
         self.requests_served += 1
-        return self.stream, self.h11.trailing_data[0]
+        return self.stream, self._leftover + self.h11.trailing_data[0]
 
     # -- lifecycle -------------------------------------------------------------
 

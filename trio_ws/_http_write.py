@@ -9,7 +9,9 @@ of two ways, chosen per response in :meth:`HTTPWriter.send_response`:
 * **direct** — the common case: a final status (200-999), a body of known
   length (``bytes``, or a producer with a ``length``), no framing header set
   by the handler (Content-Length, Transfer-Encoding, Connection), and a request
-  h11 has read to its end. The head is formatted here from headers validated
+  read to its end (by h11, or by the fast path of :mod:`trio_ws.sansio.http_head`,
+  whose heads h11 does not even see unless a response needs h11:
+  :meth:`HTTPWriter._h11_catch_up`). The head is formatted here from headers validated
   here (:meth:`HTTPWriter._base_headers`) and leaves *with* the body: ``bytes``
   bodies in one ``writev`` (no join, no copy), a producer's first piece
   carries the head. h11 never sees such a response. It would re-check the
@@ -21,7 +23,7 @@ of two ways, chosen per response in :meth:`HTTPWriter.send_response`:
   follows RFC 9112 §9.3 as h11 does (an HTTP/1.0 request or ``Connection:
   close`` from the client, or a reason of ours → ``Connection: close``, then
   the connection ends). For the next request a fresh ``h11.Connection`` takes
-  over the bytes the old one had buffered (``trailing_data``, pipelining): ~1 µs.
+  over the bytes received after the request (pipelining): ~1 µs.
 * **h11** — everything else (streamed or chunked bodies, a handler's own
   framing headers, an unread request body, answers to malformed requests): h11
   frames and checks the response as before.
@@ -182,6 +184,11 @@ class HTTPWriter:
         #: Whether the client allows another request after this one (RFC 9112 §9.3).
         self._keep_alive = True
         self._direct = NOT_DIRECT
+        #: The current request's head when the fast path read it (h11 has not
+        #: seen it yet: :meth:`_h11_catch_up`), else None.
+        self._fast_head: bytes | None = None
+        #: Bytes received after the current request, not given to h11.
+        self._leftover = b""
 
     def _new_parser(self) -> h11.Connection:
         limit = self.config.max_header_size + self.config.max_target_length
@@ -313,14 +320,27 @@ class HTTPWriter:
             length is not None
             and not present
             and 200 <= status <= 999
-            and h.their_state is h11.DONE
-            and h.our_state is h11.SEND_RESPONSE
+            and (
+                self._fast_head is not None
+                or (h.their_state is h11.DONE and h.our_state is h11.SEND_RESPONSE)
+            )
         ):
             await self._send_direct(request, response, headers, reason, length, head_only)
         else:
+            self._h11_catch_up()
             head = self._h11_head(request, status, reason, headers, present, length)
             await self._send_with_h11(head, body, head_only)
         self.requests_served += 1
+
+    def _h11_catch_up(self) -> None:
+        """Before h11 frames a response: give it the head the fast path read instead of it."""
+        head = self._fast_head
+        if head is not None:
+            self._fast_head = None
+            h = self.h11
+            h.receive_data(head)
+            h.next_event()  # the Request
+            h.next_event()  # its EndOfMessage: no body (http_head's rules)
 
     async def _send_direct(
         self,
@@ -384,9 +404,10 @@ class HTTPWriter:
         Written directly: after a 101 h11 has nothing left to do. Its one check
         is kept: the client must have asked for an upgrade (RFC 9110 §7.8).
         """
-        asked = self.h11.their_state is _MIGHT_SWITCH_PROTOCOL and any(
-            name == b"upgrade" and value for name, value in self._current_headers
-        )
+        # h11's rule: a request whose Upgrade lists something proposes a switch
+        # (CONNECT proposes another kind: the fast path leaves CONNECT to h11).
+        proposed = any(name == b"upgrade" and value.strip(b" \t,") for name, value in self._current_headers)
+        asked = proposed and (self._fast_head is not None or self.h11.their_state is _MIGHT_SWITCH_PROTOCOL)
         if not asked or not self.can_respond():
             raise h11.LocalProtocolError("cannot switch protocols: the client did not ask for an upgrade")
         head = format_head(101, b"Switching Protocols", self._base_headers(headers)[0])
