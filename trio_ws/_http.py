@@ -381,19 +381,21 @@ class HTTPConnection(HTTPWriter):
             self._next_parser()
             return True
         h = self.h11
-        if h.our_state is not h11.DONE:
-            return False
-        drained = 0
-        while h.their_state is h11.SEND_BODY:
-            event = await self._next_body_event()
-            if isinstance(event, h11.Data):
-                drained += len(event.data)
-                if drained > self.config.max_drain_size:
-                    return False
-        if h.their_state is not h11.DONE:
-            return False
-        self._next_parser()
-        return True
+        if h.our_state is h11.DONE:
+            drained = 0
+            while h.their_state is h11.SEND_BODY and drained <= self.config.max_drain_size:
+                event = await self._next_body_event()
+                if isinstance(event, h11.Data):
+                    drained += len(event.data)
+            if h.their_state is h11.DONE:
+                self._next_parser()
+                return True
+        if h.their_state is h11.SEND_BODY:
+            # The client may still be sending a body we will not read: closing
+            # now would reset the connection and could destroy the response
+            # before the client reads it (RFC 9112 §9.6).
+            await self.linger()
+        return False
 
     def _next_parser(self) -> None:
         """A fresh h11 parser for the next request; the bytes after this one wait in ``_leftover``.
