@@ -88,9 +88,9 @@ def test_whatever_it_accepts_h11_reads_the_same(
     if parsed is None:
         return
     head, end = parsed
-    assert data[end:] == rest
     assert head == h11_head(data)
     conn = h11.Connection(h11.SERVER)
-    conn.receive_data(data[:end])
+    conn.receive_data(data)
     conn.next_event()
     assert conn.next_event() == h11.EndOfMessage()  # no body
+    assert conn.trailing_data[0] == data[end:]  # the head ends where h11's does
