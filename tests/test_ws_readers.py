@@ -11,6 +11,7 @@ and its lock.  (``_ws_core`` module docstring, "Who reads".)
 from __future__ import annotations
 
 import math
+import os
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -186,6 +187,25 @@ async def test_the_receiver_sees_fragments_and_pongs_it_reads() -> None:
             await server.aclose()
 
 
+async def test_async_for_joins_fragments_it_reads() -> None:
+    config = WebSocketConfig(ping_interval=None, compression=False, fragments=True)
+    async with tcp_pair(server_config=config) as (client, server):
+        await client.send_fragments(["to", "ge", "ther"])
+        await client.send("whole")
+        await client.aclose()
+        assert [message async for message in server] == ["together", "whole"]
+
+
+async def test_a_server_closing_at_shutdown_still_receives_what_the_peer_sends() -> None:
+    async with tcp_pair() as (client, server):
+        server._initiate_close(1001, "going away")  # what the shutdown hook does
+        await client.send("last words")
+        assert await server.receive() == "last words"
+        with pytest.raises(ConnectionClosedOK):
+            await client.receive()  # the client saw the 1001 and answered it
+        assert client.close_code == 1001
+
+
 async def test_keepalive_failure_wakes_a_receive_waiting_for_data() -> None:
     config = WebSocketConfig(ping_interval=0.05, ping_timeout=0.1, compression=False, close_timeout=1.0)
     peer, stream = await tcp_streams()  # the peer never answers a Ping
@@ -250,6 +270,33 @@ async def test_send_writes_what_the_kernel_takes_then_waits_for_the_rest() -> No
             nursery.start_soon(server.send, payload)
             assert await client.receive() == payload
         assert server.statistics().bytes_sent == client.statistics().bytes_received
+
+
+@pytest.mark.parametrize("fill", [True, False])
+async def test_a_header_and_body_write_resumes_exactly_where_the_kernel_stopped(fill: bool) -> None:
+    peer, stream = await tcp_streams()
+    config = WebSocketConfig(ping_interval=None, compression=False)
+    ws = WebSocket(stream, config.make_protocol(Role.SERVER), config=config)
+    filler = b""
+    if fill:  # a full send buffer: the write takes nothing, not even all of the header
+        while True:
+            try:
+                filler += b"f" * os.write(stream.socket.fileno(), b"f" * 65536)
+            except BlockingIOError:
+                break
+    header, body = b"H" * 10, bytes(range(256)) * 4096  # 1 MiB behind a 10-byte "header"
+    received = bytearray()
+
+    async def drain() -> None:
+        while len(received) < len(filler) + len(header) + len(body):
+            received.extend(await peer.receive_some(1 << 20))
+
+    with trio.fail_after(DEADLINE):
+        async with peer, stream, trio.open_nursery() as nursery:
+            nursery.start_soon(drain)
+            await ws._write(header, body)
+    assert received == filler + header + body
+    assert ws.statistics().bytes_sent == len(header) + len(body)
 
 
 async def test_send_to_a_reset_connection_raises_connection_closed() -> None:

@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from ._ws_core import RECEIVES_PER_YIELD, Message, WebSocketCore, _Item
+from ._ws_core import RECEIVES_PER_YIELD, WRITEV_MIN_SIZE, Message, WebSocketCore, _Item
 from .exceptions import ConnectionClosedOK, LocalProtocolError
 from .sansio.connection import State
 from .sansio.deflate import PerMessageDeflate
@@ -242,10 +242,16 @@ class WebSocket(WebSocketCore):
             try:
                 self._check_sendable()
                 proto = self._protocol
-                frame = proto.send_text(message) if text else proto.send_binary(message)  # type: ignore[arg-type]
+                body = b""
+                if len(message) >= WRITEV_MIN_SIZE:
+                    frame, body = proto.send_message_parts(message)
+                elif text:
+                    frame = proto.send_text(message)  # type: ignore[arg-type]
+                else:
+                    frame = proto.send_binary(message)  # type: ignore[arg-type]
                 if self._pending_pong or self._pending_close:
                     frame = self._take_pending() + frame
-                await self._write(frame)
+                await self._write(frame, body)
             finally:
                 flock.release()
                 mlock.release()

@@ -70,7 +70,7 @@ from trio_ws.sansio.frames import (
     build_close_payload,
     is_valid_close_code,
     parse_close_payload,
-    serialize_frame,
+    serialize_frame_parts,
 )
 from trio_ws.sansio.utf8 import Utf8Decoder, decode_utf8
 
@@ -372,13 +372,17 @@ class WebSocketProtocol:
     # -------------------------------------------------------------------- sending
 
     def _frame(self, opcode: Opcode, payload: bytes, *, fin: bool = True, rsv: int = 0) -> bytes:
+        header, body = self._frame_parts(opcode, payload, fin, rsv)
+        return header + body
+
+    def _frame_parts(self, opcode: Opcode, payload: bytes, fin: bool, rsv: int) -> tuple[bytes, bytes]:
         source = self._mask_source
         if source is None:
-            return serialize_frame(opcode, payload, fin=fin, rsv=rsv)
+            return serialize_frame_parts(opcode, payload, fin=fin, rsv=rsv)
         mask = source()
         if len(mask) != 4:
             raise ValueError("mask_source must return exactly 4 bytes")
-        return serialize_frame(opcode, payload, fin=fin, rsv=rsv, mask=mask)  # §5.3
+        return serialize_frame_parts(opcode, payload, fin=fin, rsv=rsv, mask=mask)  # §5.3
 
     def _close_frame(self, code: int | None, reason: str) -> bytes:
         frame = self._frame(_CLOSE, build_close_payload(code, reason))
@@ -394,13 +398,25 @@ class WebSocketProtocol:
 
     def send_text(self, data: str, *, fin: bool = True) -> bytes:
         """Bytes of a text frame; ``fin=False`` starts or continues a fragmented message."""
-        return self._send_data(_TEXT, data.encode("utf-8"), fin)
+        header, payload = self._send_data(_TEXT, data.encode("utf-8"), fin)
+        return header + payload
 
     def send_binary(self, data: bytes | bytearray | memoryview, *, fin: bool = True) -> bytes:
         """Bytes of a binary frame; ``fin=False`` starts or continues a fragmented message."""
-        return self._send_data(_BINARY, bytes(data), fin)
+        header, payload = self._send_data(_BINARY, bytes(data), fin)
+        return header + payload
 
-    def _send_data(self, opcode: Opcode, payload: bytes, fin: bool) -> bytes:
+    def send_message_parts(self, data: str | bytes | bytearray | memoryview) -> tuple[bytes, bytes]:
+        """A whole message in one frame (text for ``str``), as ``(header, payload)``.
+
+        The same frame as :meth:`send_text` / :meth:`send_binary`, not joined:
+        a large payload can then be written behind its header without a copy.
+        """
+        if isinstance(data, str):
+            return self._send_data(_TEXT, data.encode("utf-8"), True)
+        return self._send_data(_BINARY, bytes(data), True)
+
+    def _send_data(self, opcode: Opcode, payload: bytes, fin: bool) -> tuple[bytes, bytes]:
         self._check_open()
         current = self._send_opcode
         if current is None:
@@ -417,7 +433,7 @@ class WebSocketProtocol:
             bits, payload = ext.encode(opcode, payload, first=current is None, fin=fin)
             rsv |= bits
         self._send_opcode = None if fin else opcode
-        return self._frame(wire_op, payload, fin=fin, rsv=rsv)
+        return self._frame_parts(wire_op, payload, fin, rsv)
 
     def _control_payload(self, payload: bytes | bytearray | memoryview) -> bytes:
         self._check_open()

@@ -51,6 +51,7 @@ __all__ = [
     "is_valid_close_code",
     "parse_close_payload",
     "serialize_frame",
+    "serialize_frame_parts",
 ]
 
 
@@ -202,6 +203,23 @@ def serialize_frame(
     The payload length uses the minimal encoding (§5.2: "the minimal number of
     bytes MUST be used to encode the length").
     """
+    header, body = serialize_frame_parts(opcode, payload, fin=fin, rsv=rsv, mask=mask)
+    return header + body
+
+
+def serialize_frame_parts(
+    opcode: int,
+    payload: bytes = b"",
+    *,
+    fin: bool = True,
+    rsv: int = 0,
+    mask: bytes | None = None,
+) -> tuple[bytes, bytes]:
+    """:func:`serialize_frame` as ``(header with the mask key, payload)``, not joined.
+
+    For large payloads: the caller writes both parts at once (``writev``)
+    instead of copying the payload behind the header.
+    """
     b0 = (FIN if fin else 0) | rsv | opcode
     n = len(payload)
     mask_bit = MASK_BIT if mask is not None else 0
@@ -212,8 +230,8 @@ def serialize_frame(
     else:
         header = _HDR10.pack(b0, mask_bit | 127, n)
     if mask is None:
-        return header + payload
-    return b"".join((header, mask, apply_mask(payload, mask)))
+        return header, payload
+    return header + mask, apply_mask(payload, mask)
 
 
 def build_close_payload(code: int | None, reason: str = "") -> bytes:
@@ -284,12 +302,18 @@ class FrameParser:
     def feed(self, data: bytes) -> Iterator[Piece]:
         """Add ``data`` and yield every piece it completes (see the module docstring)."""
         buf = self._buf
-        buf += data
         if self._header is not None:
-            piece = self._continue_payload()
+            # Mid-payload (the buffer is then empty: a partial payload is always
+            # taken whole): unmask straight from ``data`` instead of copying it
+            # into the buffer first; only what follows the payload is buffered.
+            piece, taken = self._continue_payload(data)
+            if taken < len(data):
+                buf += memoryview(data)[taken:]
             if piece is None:
                 return
             yield piece
+        else:
+            buf += data
         pos = 0
         size = len(buf)
         try:
@@ -325,27 +349,26 @@ class FrameParser:
         finally:
             del buf[:pos]
 
-    def _continue_payload(self) -> Piece | None:
-        """Take the next piece of the data frame whose payload is still arriving."""
+    def _continue_payload(self, src: bytes) -> tuple[Piece | None, int]:
+        """The next piece of the data frame whose payload is still arriving, from the
+        start of ``src``, and how many bytes of ``src`` it took."""
         header = self._header
         assert header is not None
-        buf = self._buf
-        take = min(len(buf), self._left)
+        take = min(len(src), self._left)
         if not take:
-            return None
+            return None, 0
         mask = self._mask if header.mask is not None else None
-        payload = self._unmask(buf, 0, take, mask)
-        del buf[:take]
+        payload = self._unmask(src, 0, take, mask)
         self._left -= take
         if mask is not None:
             k = take & 3
             self._mask = mask[k:] + mask[:k]
         if not self._left:
             self._header = None
-        return header, payload, self._left
+        return (header, payload, self._left), take
 
     @staticmethod
-    def _unmask(buf: bytearray, start: int, length: int, mask: bytes | None) -> bytes:
+    def _unmask(buf: bytes | bytearray, start: int, length: int, mask: bytes | None) -> bytes:
         if length < _VIEW_THRESHOLD:  # slicing a small copy beats setting up views
             part = buf[start : start + length]
             return bytes(part) if mask is None else apply_mask(part, mask)
