@@ -18,9 +18,11 @@ from trio_ws.testing import open_memory_client
 
 from .conftest import (
     DEADLINE,
+    Gate,
     assert_no_errors,
     connect,
     get_ok,
+    make_app,
     parse_responses,
     raw_exchange,
     read_until_eof,
@@ -267,3 +269,22 @@ def test_format_head_matches_h11() -> None:
     conn.next_event()
     theirs = conn.send(h11.Response(status_code=200, headers=headers, reason=b"OK"))
     assert ours == theirs
+
+
+async def test_a_write_to_a_peer_that_reset_is_a_quiet_peer_gone(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    gate = Gate()
+    with trio.fail_after(DEADLINE):
+        async with running(make_app(gate)) as server:
+            stream = await connect(server.port)
+            await stream.send_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            await gate.entered.wait()
+            set_linger_zero(stream)
+            await stream.aclose()  # RST: the answer's write fails
+            await trio.sleep(0.05)
+            gate.release.set()
+            while server.statistics()["connections"]:
+                await trio.sleep(0.01)
+            await get_ok(server.port)
+    assert_no_errors(caplog)
+    assert any("peer gone" in r.getMessage() for r in caplog.records)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import socket
 
 import pytest
@@ -23,6 +24,7 @@ from .conftest import (
     raw_exchange,
     read_until_eof,
     running,
+    status_of,
 )
 
 
@@ -303,3 +305,66 @@ async def test_cancelled_serve_closes_every_listener() -> None:
         assert [listener.socket.fileno() for listener in listeners] == [-1, -1]
     finally:
         close_listeners(listeners)
+
+
+# -- accepting on TCP listeners (Server._accept_tcp) ----------------------------------
+
+
+def flaky_accept(monkeypatch: pytest.MonkeyPatch, errnos: list[int]) -> list[int]:
+    """Make the next ``len(errnos)`` stdlib accept() calls fail with these errnos."""
+    real = socket.socket.accept
+    pending = list(errnos)
+
+    def accept(self: socket.socket) -> tuple[socket.socket, object]:
+        if pending:
+            code = pending.pop(0)
+            raise OSError(code, os.strerror(code))
+        return real(self)
+
+    monkeypatch.setattr(socket.socket, "accept", accept)
+    return pending
+
+
+@pytest.mark.parametrize(
+    "errnos", [[errno.EMFILE, errno.ENFILE], [errno.ECONNABORTED, errno.EPERM]], ids=["capacity", "skipped"]
+)
+async def test_tcp_accept_errors_are_retried_or_skipped(
+    app: App, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, errnos: list[int]
+) -> None:
+    """Running out of descriptors pauses and retries (logged); a connection aborted
+    before it was accepted is skipped, as trio's SocketListener skips it."""
+    with trio.fail_after(DEADLINE):
+        async with running(app) as server:
+            pending = flaky_accept(monkeypatch, errnos)
+            await get_ok(server.port)
+    assert pending == []
+    logged = any("accept() failed" in r.getMessage() for r in caplog.records)
+    assert logged is (errnos[0] == errno.EMFILE)
+
+
+async def test_tcp_accept_other_errors_propagate(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    flaky_accept(monkeypatch, [errno.EINVAL])
+    with (
+        trio.fail_after(DEADLINE),
+        pytest.RaisesGroup(pytest.RaisesExc(OSError, match="Invalid argument"), flatten_subgroups=True),
+    ):
+        async with running(app) as server:
+            stream = await connect(server.port)
+            await trio.sleep_forever()  # the accept loop's error ends the server
+    await stream.aclose()
+
+
+async def test_tcp_accepts_a_burst_and_yields_now_and_then(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients queued in the backlog are accepted in a row, with a yield every few."""
+    monkeypatch.setattr(trio_ws.server, "ACCEPTS_PER_YIELD", 2)
+    with trio.fail_after(DEADLINE):
+        async with running(app) as server:
+            clients = []
+            for _ in range(5):  # blocking connects: all queued before the server runs again
+                client = socket.create_connection(("127.0.0.1", server.port))
+                client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                clients.append(trio.SocketStream(trio.socket.from_stdlib_socket(client)))
+            for stream in clients:
+                assert status_of(await read_until_eof(stream)) == 200
+                await stream.aclose()
+    assert server.statistics()["accepted"] == 5
