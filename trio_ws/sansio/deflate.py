@@ -440,12 +440,16 @@ def _inflate(inflater: zlib._Decompress, data: bytes, end: bool, max_size: int |
     of at most :data:`INFLATE_STEP` and never more than one byte past the budget.
     """
     parts: list[bytes] = []
-    budget = max_size
-    view = memoryview(data)
-    for pos in range(0, len(data), INFLATE_INPUT_STEP):
-        budget = _inflate_step(inflater, view[pos : pos + INFLATE_INPUT_STEP], budget, parts)
-    if end:
-        _inflate_step(inflater, _TAIL, budget, parts)  # §7.2.2: append 00 00 ff ff
+    if end and len(data) < INFLATE_INPUT_STEP:
+        # Most messages: one small piece, inflated with its tail in one zlib call.
+        _inflate_step(inflater, data + _TAIL, max_size, parts)
+    else:
+        budget = max_size
+        view = memoryview(data)
+        for pos in range(0, len(data), INFLATE_INPUT_STEP):
+            budget = _inflate_step(inflater, view[pos : pos + INFLATE_INPUT_STEP], budget, parts)
+        if end:
+            _inflate_step(inflater, _TAIL, budget, parts)  # §7.2.2: append 00 00 ff ff
     return parts[0] if len(parts) == 1 else b"".join(parts)  # transiently 2x the output
 
 
