@@ -19,6 +19,7 @@ ws``, ``await ws.receive_fragment()`` (libcurl-style pieces with meta),
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 
@@ -144,7 +145,8 @@ class WebSocket(WebSocketCore):
             raise err from err.__cause__
         finally:
             self._receiving = False
-            self._after_receive()
+            if self._watch_at == math.inf or self._watch_at == -math.inf:
+                self._after_receive()  # (only these two need it: saves a call per message)
 
     async def _wait_for_watcher(self) -> _Item:
         """The watcher reads the socket: wait for what it delivers."""
@@ -236,12 +238,13 @@ class WebSocket(WebSocketCore):
         mlock, flock = self._message_lock, self._frame_lock
         if compress and not (mlock._locked or flock._locked):
             # The hot path: both locks free, taken without a scheduler round
-            # (the write is the checkpoint), no closure per message.
-            mlock.acquire_nowait()
-            flock.acquire_nowait()
+            # (the write is the checkpoint), no closure per message; SendLock's
+            # state is set directly (acquire_nowait/release, inlined).
+            mlock._locked = flock._locked = True
             try:
-                self._check_sendable()
                 proto = self._protocol
+                if self._broken or proto.state is not State.OPEN or self._input_done:
+                    self._check_sendable()  # raises
                 body = b""
                 if len(message) >= WRITEV_MIN_SIZE:
                     frame, body = proto.send_message_parts(message)
@@ -253,8 +256,11 @@ class WebSocket(WebSocketCore):
                     frame = self._take_pending() + frame
                 await self._write(frame, body)
             finally:
-                flock.release()
-                mlock.release()
+                if flock._waiting or mlock._waiting:
+                    flock.release()
+                    mlock.release()
+                else:
+                    flock._locked = mlock._locked = False
             return
         if text:
             make = lambda: self._protocol.send_text(message)  # type: ignore[arg-type]  # noqa: E731
