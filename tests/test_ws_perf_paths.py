@@ -2,7 +2,7 @@
 
 ``send()`` takes free locks without a scheduler round, ``receive()`` takes a
 queued message without one, the reader ``os.read``s plain TCP after waiting for
-readability, and a connection runs two tasks (``_run`` and ``_housekeeping``),
+readability, and a connection runs one task (``_run``; a flusher only while control bytes wait),
 shutdown being a synchronous hook.  These tests pin what must not change with
 that: cancellation, fairness, statistics, errors, the 1001 at shutdown.
 """
@@ -228,11 +228,29 @@ async def test_tcp_reader_after_a_short_read_sees_eof_and_reset(how: str) -> Non
 
 
 @pytest.mark.parametrize("ping_interval", [None, 20.0])
-async def test_an_idle_connection_runs_two_tasks(ping_interval: float | None) -> None:
+async def test_an_idle_connection_runs_one_task(ping_interval: float | None) -> None:
     cfg = WebSocketConfig(ping_interval=ping_interval)
     async with ws_pair(client_config=cfg, server_config=cfg):
         await trio.testing.wait_all_tasks_blocked()
-        assert ws_task_names() == ["_housekeeping", "_housekeeping", "_run", "_run"]
+        assert ws_task_names() == ["_run", "_run"]  # the keepalive is the watcher's timer
+
+
+async def test_the_flusher_task_runs_only_while_control_bytes_are_pending() -> None:
+    async with ws_pair("lockstep") as (client, _server):
+        flushers: list[list[str]] = []
+
+        async def watch_tasks() -> None:
+            for _ in range(200):
+                flushers.append([n for n in ws_task_names() if n == "_flusher"])
+                await trio.sleep(0)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch_tasks)
+            with trio.fail_after(5):
+                assert await client.ping(b"x") >= 0  # the server's Pong goes out through a flusher
+        assert ["_flusher"] in flushers
+        await trio.testing.wait_all_tasks_blocked()
+        assert ws_task_names() == ["_run", "_run"]
 
 
 async def test_server_connection_tasks_and_shutdown_1001(transport: str) -> None:
@@ -249,8 +267,8 @@ async def test_server_connection_tasks_and_shutdown_1001(transport: str) -> None
 
     async with serving(app, transport) as h, h.connect("/hold", ping_interval=None) as ws:
         await trio.testing.wait_all_tasks_blocked()
-        # Client and server: _run + _housekeeping each; no shutdown watcher.
-        assert ws_task_names() == ["_housekeeping", "_housekeeping", "_run", "_run"]
+        # Client and server: one _run each; no shutdown watcher, no keepalive task.
+        assert ws_task_names() == ["_run", "_run"]
         with trio.fail_after(10):
             await h.server.aclose()
         with pytest.raises(ConnectionClosedOK) as info:

@@ -6,16 +6,16 @@ A :class:`WebSocket` wraps an established connection (after the §4 handshake):
 a trio stream plus a pure :class:`~trio_ws.sansio.connection.WebSocketProtocol`.
 Its owner starts its background work with ``await nursery.start(ws._run)`` (the
 server uses the connection's nursery, the client ``connect()``'s own), and
-``_run`` watches the socket inline and supervises one small task::
+``_run`` is the connection's one background task::
 
     _run
     ├── watcher (inline)  reads the socket whenever no receive() does (below)
     │                     → protocol.receive_data → schedule replies → deliver
-    │                     data events into the message channel
-    └── _housekeeping     flushes scheduled control replies (Pong, Close) when
-                          woken; pings every ping_interval and fails 1011 after
-                          ping_timeout (its wait's deadline is the next ping or
-                          the Pong's deadline: two wake-ups per interval)
+    │                     data events into the message channel; its waits end
+    │                     at the keepalive's next moment: it schedules a Ping
+    │                     every ping_interval, fails 1011 after ping_timeout
+    └── _flusher          started on demand while scheduled control bytes
+                          (Pong, keepalive Ping, Close) wait to be written
 
 **Who reads: the receiver first.**  On plain TCP the task in ``receive()``
 reads and parses the socket itself when the channel is empty: one wait for
@@ -38,27 +38,30 @@ streams) keep the watcher as their only reader.
 
 Server shutdown needs no task: the endpoint registers a synchronous
 ``request.call_on_shutdown`` hook that schedules Close 1001.  A connection idle
-in ``receive()`` is therefore the handler's task plus two parked tasks (and a
-nursery); a trio task is ~2 KiB, which is most of a WebSocket's memory.
+in ``receive()`` is therefore the handler's task plus one parked task (and a
+nursery); a trio task is ~2 KiB, which is much of a WebSocket's memory.
 
-**Backpressure.** Messages go into ``trio.open_memory_channel(max_queue)``. When
-it is full the watcher waits, and while it waits it does not read the socket: the
-peer's sends stall on the TCP window; a receiver that reads leaves the overflow
-of its read in ``_backlog`` and nobody reads until it is consumed.  Memory per
-connection is therefore bounded by ``max_queue`` messages in the channel, the
-messages of one read beyond it, and one ``receive_size`` read.  (Consequence: while a consumer leaves the
-channel full, Pongs to *our* keepalive Pings sit unread behind the data, so a
-consumer stalled longer than ``ping_timeout`` under traffic is closed with 1011.)
+**Backpressure.** Messages go into ``trio.open_memory_channel(max_queue)``; a
+read whose messages do not all fit leaves the rest in ``_backlog``, and nobody
+reads the socket until both are consumed: the peer's sends stall on the TCP
+window.  Memory per connection is therefore bounded by ``max_queue`` messages in
+the channel, the messages of one read beyond it, the message being assembled,
+and one read (``receive_size``, grown up to :data:`MAX_READ_SIZE` while reads
+fill it).  (Consequence: while a consumer leaves the queue full, Pongs to *our*
+keepalive Pings sit unread behind the data, so a consumer stalled longer than
+``ping_timeout`` under traffic is closed with 1011.)
 
 **The reader never waits on a write.**  Replies the protocol makes on its own
 (auto-Pong, the Close echo, the Close we fail with) are only *scheduled*: put in
-a two-slot control buffer (``_pending_pong`` keeps only the latest Pong, which
-§5.5.3 allows; ``_pending_close`` the Close) and the housekeeping task is woken.
-Whoever holds the frame lock next writes the buffer first: the housekeeping
-task, or a user ``send()`` that prepends it to its own frame.  So when both peers push large
+a small control buffer (``_pending_pong`` keeps only the latest Pong, which
+§5.5.3 allows; ``_pending_ping`` our keepalive Ping; ``_pending_close`` the
+Close) and a flusher task is started if none runs.  Whoever holds the frame
+lock next writes the buffer first: the flusher, or a user ``send()`` that
+prepends it to its own frame (a Close the reader sees ends the input, and the
+closing sequence writes the echo: no flusher then).  So when both peers push large
 messages at once, each reader keeps draining its socket (feeding its channel)
 while the writers wait their turn on the lock: Ping/Pong and Close cannot
-deadlock, and the control buffer holds at most one Pong and one Close.  Pings
+deadlock, and the control buffer holds at most one Pong, one Ping and one Close.  Pings
 that arrive in the same read as a message the full channel cannot take yet are
 answered at once, since replies are scheduled before delivery.
 
@@ -81,9 +84,9 @@ starve other tasks.  A receiver reading after a short read waits for
 readability and then ``os.read``s, instead of a speculative ``recv`` that would
 fail with EAGAIN.
 
-**Closing.**  :meth:`aclose` first closes the channel's receive end, so a reader
-blocked on a full channel wakes, discards data and keeps answering Ping/Close;
-then it schedules our Close and waits for ``_run`` to finish, all within
+**Closing.**  :meth:`aclose` first closes the channel's receive end and drops
+the backlog, so a reader stopped by a full queue reads again, discards data and
+keeps answering Ping/Close; then it schedules our Close and waits for ``_run`` to finish, all within
 ``close_timeout``: the reader stops at the peer's Close (or the deadline), the
 pending replies are flushed, the client waits briefly for the server's EOF and
 the server drops TCP first (§7.1.1).  Past the deadline the connection is
@@ -229,13 +232,18 @@ class WebSocketCore:
         "_config",
         "_discard",
         "_fd",
+        "_flushing",
         "_frame_lock",
         "_initial",
         "_input_done",
         "_is_client",
+        "_keepalive_at",
+        "_keepalive_waiter",
         "_message_lock",
+        "_nursery",
         "_park_scope",
         "_pending_close",
+        "_pending_ping",
         "_pending_pong",
         "_pings",
         "_protocol",
@@ -243,7 +251,6 @@ class WebSocketCore:
         "_queued_items",
         "_read_done",
         "_read_size",
-        "_reader_blocked",
         "_reader_scope",
         "_reading",
         "_reads_unyielded",
@@ -257,7 +264,6 @@ class WebSocketCore:
         "_sends_unyielded",
         "_started",
         "_stream",
-        "_wakeup",
         "_watch_at",
         "_watch_event",
         "request",
@@ -289,7 +295,11 @@ class WebSocketCore:
         self._frame_lock = SendLock()
         self._pending_pong = b""  # at most one Pong: the latest (§5.5.3)
         self._pending_close = b""  # at most one Close
-        self._wakeup = trio.Event()
+        self._pending_ping = b""  # our keepalive Ping
+        self._nursery: trio.Nursery | None = None  # _run's: for the flusher task
+        self._flushing = False  # a flusher task is running
+        self._keepalive_at = math.inf  # the next keepalive Ping, or the deadline of its Pong
+        self._keepalive_waiter: _PingWaiter | None = None
         self._pings: dict[bytes, _PingWaiter] = {}
         self._run_scope = trio.CancelScope()
         self._reader_scope = trio.CancelScope()
@@ -302,7 +312,6 @@ class WebSocketCore:
         self._discard = False
         self._receiving = False
         self._receives_unyielded = 0
-        self._reader_blocked = False
         self._fd = _socket_fd(stream)
         self._backlog: deque[_Item] = deque()
         self._reading = False  # the read token: someone is reading the socket
@@ -400,7 +409,7 @@ class WebSocketCore:
         try:
             self._check_sendable()
             frame = make()
-            if self._pending_pong or self._pending_close:
+            if self._pending_pong or self._pending_ping or self._pending_close:
                 frame = self._take_pending() + frame
             await self._write(frame)
         finally:
@@ -412,8 +421,8 @@ class WebSocketCore:
             raise err from err.__cause__
 
     def _take_pending(self) -> bytes:
-        data = self._pending_pong + self._pending_close
-        self._pending_pong = self._pending_close = b""
+        data = self._pending_pong + self._pending_ping + self._pending_close  # Close last
+        self._pending_pong = self._pending_ping = self._pending_close = b""
         return data
 
     async def _write(self, data: bytes, body: bytes = b"") -> None:
@@ -457,9 +466,26 @@ class WebSocketCore:
                 raise err from exc
             raise
 
+    def _kick_flush(self) -> None:
+        """Control bytes were scheduled: make sure a task writes them (the reader never does).
+
+        A flusher task is started on demand (in ``_run``'s nursery) and lives
+        only while there is something to write, so an idle connection has none.
+        """
+        if not self._flushing and self._nursery is not None:
+            self._flushing = True
+            self._nursery.start_soon(self._flusher)
+
+    async def _flusher(self) -> None:
+        try:
+            while (self._pending_pong or self._pending_ping or self._pending_close) and not self._broken:
+                await self._flush()
+        finally:
+            self._flushing = False
+
     async def _flush(self) -> None:
-        """Write the scheduled control bytes (housekeeping and the final flush)."""
-        if not (self._pending_pong or self._pending_close):
+        """Write the scheduled control bytes (the flusher and the final flush)."""
+        if not (self._pending_pong or self._pending_ping or self._pending_close):
             return
         async with self._frame_lock:
             if self._broken:
@@ -478,7 +504,7 @@ class WebSocketCore:
         """Schedule our Close (if still open) and start the close deadline; never blocks."""
         if self._protocol.state is State.OPEN and not self._broken and not self._input_done:
             self._pending_close += self._protocol.send_close(code, reason)
-            self._wakeup.set()
+            self._kick_flush()
         self._start_deadline()
         self._watch_now()  # the peer's Close must be read even if nobody receives
 
@@ -486,8 +512,7 @@ class WebSocketCore:
         """Fail the connection (§7.1.7): schedule a Close, stop reading, close TCP."""
         self._record(cause)
         if not self._broken:
-            self._pending_close += self._protocol.fail(code, reason)
-            self._wakeup.set()
+            self._pending_close += self._protocol.fail(code, reason)  # _finish_close writes it
         self._start_deadline()
         self._reader_scope.cancel()
 
@@ -496,44 +521,61 @@ class WebSocketCore:
     async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the connection until it closes; the owner does ``await nursery.start(ws._run)``."""
         self._started = True
+        now = trio.current_time()
         if self._fd >= 0:
-            self._watch_at = trio.current_time() + WATCH_DELAY  # the handler's receive() comes first
+            self._watch_at = now + WATCH_DELAY  # the handler's receive() comes first
+        if self._config.ping_interval is not None:
+            self._keepalive_at = now + self._config.ping_interval
         try:
             with self._run_scope:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._housekeeping)
+                    self._nursery = nursery
                     task_status.started()
                     with self._reader_scope:
                         await self._watch()
                     self._end_of_input()
                     await self._finish_close()
-                    nursery.cancel_scope.cancel()
+                    nursery.cancel_scope.cancel()  # a flusher still waiting for the lock
         except Exception as exc:  # a bug in here must not escape into the owner's nursery
             log.exception("WebSocket background task failed")
             self._record(exc)
         finally:
             self._end_of_input()
-            await trio.aclose_forcefully(self._stream)
+            if self._fd >= 0:
+                self._stream.socket.close()  # type: ignore[attr-defined]  # what aclose() does, minus the checkpoint
+            else:
+                await trio.aclose_forcefully(self._stream)
             self._closed.set()
 
     # ----------------------------------------------------------------- reading
 
     async def _watch(self) -> None:
-        """The watcher: read whenever no ``receive()`` does, until the input ends."""
+        """The watcher: read whenever no ``receive()`` does, and run the keepalive, until
+        the input ends."""
         protocol = self._protocol
         while not self._input_done:
+            if self._keepalive_at <= trio.current_time():
+                self._keepalive()
+                continue
             if not self._watch_wanted():
                 if -math.inf < self._watch_at <= trio.current_time():
                     self._watch_at = math.inf  # due, but a receiver is busy: re-armed when it leaves
                 await self._park()
                 continue
             self._reading = True
+            data: bytes | None = None
             try:
-                data = await self._read()
-                for event in self._parse(data):
-                    await self._dispatch(event)
+                # The keepalive's next moment interrupts a read (a wait for data:
+                # nothing is lost); delivery never waits (the backlog takes the rest).
+                with trio.CancelScope(deadline=self._keepalive_at) as scope:
+                    self._park_scope = scope
+                    data = await self._read()
+                if data is not None:
+                    self._take_events(self._parse(data), keep_first=False)
             finally:
                 self._reading = False
+            if data is None:
+                continue
             if not data or protocol.state is State.CLOSED:
                 return
             if self._rx_waiting and not self._send_channel.statistics().tasks_waiting_receive:
@@ -542,6 +584,31 @@ class WebSocketCore:
                 # watcher stands by until it leaves again, which re-arms it.
                 self._rx_waiting = False
                 self._watch_at = math.inf
+
+    def _keepalive(self) -> None:
+        """Time for the keepalive: send the next Ping, or fail with 1011 when its Pong is late.
+
+        The Ping is scheduled like the other control replies (the flusher writes
+        it); ``ping_timeout`` counts from then, so it covers a write stuck
+        behind a full TCP window too.  A Pong that answers it moves the next
+        Ping to ``ping_interval`` after that (:meth:`_on_pong`).
+        """
+        interval, timeout = self._config.ping_interval, self._config.ping_timeout
+        waiter = self._keepalive_waiter
+        if waiter is not None:  # its Pong is late (an answer would have cleared it)
+            self._keepalive_waiter = None
+            self._keepalive_at = math.inf
+            if not waiter.event.is_set():
+                self._fail(1011, "keepalive ping timeout", TimeoutError(f"no Pong within {timeout}s"))
+            return
+        if interval is None or self._broken or self._protocol.state is not State.OPEN:
+            self._keepalive_at = math.inf
+            return
+        payload = os.urandom(4)
+        waiter = self._keepalive_waiter = self._pings.setdefault(payload, _PingWaiter())
+        self._pending_ping = self._protocol.send_ping(payload)
+        self._kick_flush()
+        self._keepalive_at = math.inf if timeout is None else trio.current_time() + timeout
 
     def _watch_wanted(self) -> bool:
         if self._fd < 0:
@@ -554,12 +621,18 @@ class WebSocketCore:
             return False
         return self._watch_at <= trio.current_time()
 
-    async def _park(self) -> None:
-        """Wait until woken, or until ``_watch_at`` if that is still ahead."""
+    def _wake_at(self) -> float:
+        """When the parked watcher must look again: ``_watch_at`` if still ahead, the keepalive.
+
+        (A past ``_watch_at`` while it may not read means a receiver holds the
+        socket, or the backlog is full: their leaving wakes the watcher.)
+        """
         at = self._watch_at
-        # A past _watch_at while we may not read: a receiver holds the socket (or
-        # the backlog is full); its leaving wakes us.
-        with trio.CancelScope(deadline=at if at > trio.current_time() else math.inf) as scope:
+        return min(at if at > trio.current_time() else math.inf, self._keepalive_at)
+
+    async def _park(self) -> None:
+        """Wait until woken, or until :meth:`_wake_at`."""
+        with trio.CancelScope(deadline=self._wake_at()) as scope:
             self._park_scope = scope
             await self._watch_event.wait()
         if self._watch_event.is_set():
@@ -575,8 +648,8 @@ class WebSocketCore:
         if self._fd < 0:
             return
         if self._watch_at == math.inf:
-            self._watch_at = at = trio.current_time() + WATCH_DELAY
-            self._park_scope.deadline = at
+            self._watch_at = trio.current_time() + WATCH_DELAY
+            self._park_scope.deadline = self._wake_at()
         elif self._watch_at == -math.inf:
             self._watch_event.set()  # input is wanted now (_watch_now)
 
@@ -590,8 +663,16 @@ class WebSocketCore:
             self._reading = self._rx_reading = False
         if self._input_done:
             return None  # woken by _kick_receiver: the watcher finishes the close
+        first = self._take_events(self._parse(data), keep_first=True)
+        if not data or self._protocol.state is State.CLOSED:
+            self._end_of_input()
+        return first
+
+    def _take_events(self, events: list[Event], *, keep_first: bool) -> _Item | None:
+        """Queue the messages (or pieces) among ``events``, handle Pongs; with
+        ``keep_first`` the first message is returned instead of queued."""
         first: _Item | None = None
-        for event in self._parse(data):
+        for event in events:
             kind = type(event)
             if kind is TextMessage or kind is BytesMessage:
                 item: _Item = event.data  # type: ignore[union-attr]
@@ -601,12 +682,10 @@ class WebSocketCore:
                 if kind is Pong:
                     self._on_pong(event.payload)  # type: ignore[union-attr]
                 continue
-            if first is None:
+            if keep_first and first is None:
                 first = item
             else:
                 self._deliver_nowait(item)
-        if not data or self._protocol.state is State.CLOSED:
-            self._end_of_input()
         return first
 
     def _kick_receiver(self) -> None:
@@ -694,24 +773,15 @@ class WebSocketCore:
                 self._pending_pong = out[end - sizes[-1] : end]
                 out = out[end:]
         self._pending_close += out
-        self._wakeup.set()
+        if self._protocol.state is not State.CLOSED:
+            self._kick_flush()  # (when it is CLOSED, _finish_close writes them)
 
     def _pong_size(self, payload: bytes) -> int:
         return 2 + len(payload) + (4 if self._is_client else 0)  # ≤125 bytes: 2-byte header
 
-    async def _dispatch(self, event: Event) -> None:
-        """Hand one event read by the watcher on."""
-        kind = type(event)
-        if kind is TextMessage or kind is BytesMessage:
-            data: str | bytes = event.data  # type: ignore[union-attr]
-            await self._deliver(data, len(data))
-        elif kind is Fragment:
-            await self._deliver(event, len(event.data))  # type: ignore[union-attr, arg-type]
-        elif kind is Pong:
-            self._on_pong(event.payload)  # type: ignore[union-attr]
-
     def _deliver_nowait(self, item: _Item) -> None:
-        """Queue an item read by ``receive()``: the channel, or the backlog when it is full."""
+        """Queue an item: the channel, or the backlog when it is full (the reader then
+        stops: backpressure)."""
         if self._discard:
             return
         if self._backlog:
@@ -746,26 +816,6 @@ class WebSocketCore:
         self._queued_bytes -= _item_size(item)
         return item
 
-    async def _deliver(self, item: _Item, size: int) -> None:
-        """Put ``item`` in the channel, waiting for room: the backpressure point."""
-        if self._discard:
-            return
-        self._queued_bytes += size
-        try:
-            try:
-                self._send_channel.send_nowait(item)
-            except trio.WouldBlock:
-                self._reader_blocked = True
-                try:
-                    await self._send_channel.send(item)
-                finally:
-                    self._reader_blocked = False
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self._queued_bytes -= size
-            self._discard = True  # aclose() closed the receive end: drop data, keep reading
-        else:
-            self._queued_items += 1
-
     def _on_pong(self, payload: bytes) -> None:
         if payload not in self._pings:
             return  # unsolicited (§5.5.3)
@@ -775,7 +825,12 @@ class WebSocketCore:
             waiter.event.set()
             if key == payload:
                 break
-        self._wakeup.set()  # housekeeping: a keepalive Ping may be among them
+        keepalive = self._keepalive_waiter
+        if keepalive is not None and keepalive.answered:  # the next keepalive Ping: an interval from now
+            self._keepalive_waiter = None
+            interval = self._config.ping_interval
+            self._keepalive_at = math.inf if interval is None else trio.current_time() + interval
+            self._park_scope.deadline = self._wake_at()
 
     def _end_of_input(self) -> None:
         if self._input_done:
@@ -816,57 +871,6 @@ class WebSocketCore:
                 pass
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
-
-    async def _housekeeping(self) -> None:
-        """The one helper task: flush scheduled control replies; keepalive pings.
-
-        It waits on ``_wakeup`` with a deadline: the next keepalive Ping, or the
-        deadline of the one in flight.  A Pong that answers it wakes this task,
-        and the next Ping is due ``ping_interval`` after that.  Only waiting
-        runs under the deadline, never a write (a cancelled write breaks the
-        connection) -- except the keepalive Ping itself, as ``ping_timeout``
-        covers waiting for the frame lock and the write.
-        """
-        interval = self._config.ping_interval
-        timeout = self._config.ping_timeout
-        timeout = math.inf if timeout is None else timeout
-        next_ping = math.inf if interval is None else trio.current_time() + interval
-        waiter: _PingWaiter | None = None
-        pong_deadline = math.inf
-        while True:
-            with trio.move_on_at(next_ping if waiter is None else pong_deadline):
-                await self._wakeup.wait()
-            if self._wakeup.is_set():
-                self._wakeup = trio.Event()
-                await self._flush()
-            now = trio.current_time()
-            if waiter is not None:
-                if waiter.event.is_set():  # answered, or the connection is ending
-                    next_ping = now + interval if waiter.answered and interval is not None else math.inf
-                    waiter = None
-                elif now >= pong_deadline:
-                    waiter = None
-                    next_ping = math.inf
-                    self._fail(1011, "keepalive ping timeout", TimeoutError(f"no Pong within {timeout}s"))
-            elif now >= next_ping:
-                pong_deadline = now + timeout
-                waiter = await self._keepalive_ping(pong_deadline)
-                if waiter is None:
-                    next_ping = math.inf  # closing: no more Pings
-
-    async def _keepalive_ping(self, deadline: float) -> _PingWaiter | None:
-        """Send a keepalive Ping (by ``deadline``); its waiter, or None if the connection is closing."""
-        payload = os.urandom(4)
-        waiter = self._pings.get(payload)
-        if waiter is None:
-            waiter = self._pings[payload] = _PingWaiter()
-        with trio.move_on_at(deadline):
-            try:
-                await self._send_frame(lambda: self._protocol.send_ping(payload))
-            except ConnectionClosed:
-                self._pings.pop(payload, None)
-                return None
-        return waiter  # if the deadline passed, the caller fails the connection on its next turn
 
 
 def _item_size(item: _Item) -> int:

@@ -96,9 +96,11 @@ class WebSocket(WebSocketCore):
             messages_queued=self._send_channel.statistics().current_buffer_used + len(self._backlog),
             bytes_queued=self._queued_bytes,
             max_queue=self._config.max_queue,
-            reader_blocked=self._reader_blocked or bool(self._backlog),
+            reader_blocked=bool(self._backlog),
             bytes_buffered=proto.bytes_buffered + proto.message_bytes_buffered,
-            control_bytes_pending=len(self._pending_pong) + len(self._pending_close),
+            control_bytes_pending=len(self._pending_pong)
+            + len(self._pending_ping)
+            + len(self._pending_close),
             pings_in_flight=len(self._pings),
             bytes_received=self._bytes_received,
             bytes_sent=self._bytes_sent,
@@ -252,7 +254,7 @@ class WebSocket(WebSocketCore):
                     frame = proto.send_text(message)  # type: ignore[arg-type]
                 else:
                     frame = proto.send_binary(message)  # type: ignore[arg-type]
-                if self._pending_pong or self._pending_close:
+                if self._pending_pong or self._pending_ping or self._pending_close:
                     frame = self._take_pending() + frame
                 await self._write(frame, body)
             finally:
@@ -315,10 +317,14 @@ class WebSocket(WebSocketCore):
             self._read_done.set()
             self._closed.set()
             return
-        self._initiate_close(code, reason)
-        # Wake a reader blocked on a full channel: it discards data from now on
-        # and keeps answering Ping/Close (trio-websocket stalls exactly here).
+        # Unread messages are dropped, and so is the backpressure they held: the
+        # socket is read again, data discarded, so Ping/Close are still answered
+        # and the peer's Close is seen (trio-websocket stalls exactly here).
         self._receive_channel.close()
+        self._discard = True
+        self._backlog.clear()
+        self._queued_items = self._queued_bytes = 0
+        self._initiate_close(code, reason)  # (wakes the watcher)
         try:
             await self._closed.wait()
         finally:

@@ -129,15 +129,15 @@ class WebSocketStatistics:
     """What :meth:`WebSocket.statistics` reports (trio's ``statistics()`` convention)."""
 
     state: State
-    #: Messages (or fragments) waiting in the channel, and their payload bytes.
+    #: Messages (or fragments) waiting for ``receive()`` (channel and backlog), and their payload bytes.
     messages_queued: int
     bytes_queued: int
     max_queue: int
-    #: True while the reader waits for room in the channel (and so does not read).
+    #: True while the channel is full and the rest of a read waits in the backlog: nobody reads.
     reader_blocked: bool
     #: Bytes held by the protocol: a partial frame plus a partial message.
     bytes_buffered: int
-    #: Control bytes (Pong, Close) scheduled but not written yet.
+    #: Control bytes (Pong, keepalive Ping, Close) scheduled but not written yet.
     control_bytes_pending: int
     pings_in_flight: int
     bytes_received: int
