@@ -8,7 +8,7 @@ Shape (after ``trio.serve_listeners``)::
     │      excess clients wait in the kernel backlog, not in our memory;
     │      TCP listeners are accepted from directly: ``Server._accept_tcp``)
     └── connections nursery
-          └── _handle_connection(stream)          try/finally: aclose_forcefully
+          └── _handle_connection(stream)          try/finally: close the socket (TLS: aclose_forcefully)
                 └── connection nursery            tasks a handler starts die here
                       └── HTTP loop: next_request → handler → send_response
 

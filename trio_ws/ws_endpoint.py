@@ -9,7 +9,7 @@ Theory of operation
     Request ──validate_request()──▶ invalid? answer 400/405/426 (+ headers), done
         │ valid
         ▼
-    WebSocketRequest ──handler──▶ accept(): 101 via h11, stream + trailing bytes
+    WebSocketRequest ──handler──▶ accept(): 101 (checked as h11 would), stream + bytes after the head
         │                          → WebSocket, its _run started in request.nursery
         │                          reject(): a real HTTP response
         ▼                          neither: 403
