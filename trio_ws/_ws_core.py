@@ -518,8 +518,17 @@ class WebSocketCore:
 
     # ------------------------------------------------------ background tasks
 
-    async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the connection until it closes; the owner does ``await nursery.start(ws._run)``."""
+    async def _run(
+        self,
+        nursery: trio.Nursery | None = None,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run the connection until it closes: ``await nursery.start(ws._run, nursery)``.
+
+        The flusher task, when one is needed, is started in ``nursery`` (the
+        owner's: a connection's own nursery); without one ``_run`` opens its own.
+        """
         self._started = True
         now = trio.current_time()
         if self._fd >= 0:
@@ -528,14 +537,12 @@ class WebSocketCore:
             self._keepalive_at = now + self._config.ping_interval
         try:
             with self._run_scope:
-                async with trio.open_nursery() as nursery:
-                    self._nursery = nursery
-                    task_status.started()
-                    with self._reader_scope:
-                        await self._watch()
-                    self._end_of_input()
-                    await self._finish_close()
-                    nursery.cancel_scope.cancel()  # a flusher still waiting for the lock
+                if nursery is not None:
+                    await self._lifetime(nursery, task_status)
+                else:
+                    async with trio.open_nursery() as own:
+                        await self._lifetime(own, task_status)
+                        own.cancel_scope.cancel()  # a flusher still waiting for the lock
         except Exception as exc:  # a bug in here must not escape into the owner's nursery
             log.exception("WebSocket background task failed")
             self._record(exc)
@@ -546,6 +553,15 @@ class WebSocketCore:
             else:
                 await trio.aclose_forcefully(self._stream)
             self._closed.set()
+
+    async def _lifetime(self, nursery: trio.Nursery, task_status: trio.TaskStatus[None]) -> None:
+        self._nursery = nursery
+        task_status.started()
+        with self._reader_scope:
+            await self._watch()
+        self._end_of_input()
+        await self._finish_close()
+        # A flusher left in the owner's nursery ends by itself: the socket closes next.
 
     # ----------------------------------------------------------------- reading
 
@@ -846,6 +862,9 @@ class WebSocketCore:
 
     async def _finish_close(self) -> None:
         """Flush the pending Close within the deadline; a client then waits for EOF (§7.1.1)."""
+        lingers = self._protocol.failure is not None or self._cause is not None
+        if not lingers and not (self._is_client and self._protocol.close_received) and self._flush_nowait():
+            return  # the common server close: the Close went out at once
         deadline = self._close_deadline
         if deadline is None:
             deadline = trio.current_time() + self._config.close_timeout
@@ -864,6 +883,22 @@ class WebSocketCore:
             elif self._is_client and self._protocol.close_received:
                 with trio.move_on_after(CLIENT_EOF_WAIT):
                     await self._drain_until_eof()
+
+    def _flush_nowait(self) -> bool:
+        """Write the scheduled control bytes without waiting (plain TCP, free lock); True if
+        all went out.  What the kernel did not take stays scheduled, in order."""
+        if not (self._pending_pong or self._pending_ping or self._pending_close):
+            return True
+        if self._fd < 0 or self._frame_lock._locked or self._broken:
+            return False
+        data = self._take_pending()
+        try:
+            sent = os.write(self._fd, data)
+        except OSError:  # (BlockingIOError included) the waiting path finds out
+            sent = 0
+        self._bytes_sent += sent
+        self._pending_close = data[sent:]  # pong and ping slots are empty: order kept
+        return sent == len(data)
 
     async def _drain_until_eof(self) -> None:
         try:
