@@ -4,8 +4,9 @@ Theory of operation
 -------------------
 A :class:`WebSocket` wraps an established connection (after the §4 handshake):
 a trio stream plus a pure :class:`~trio_ws.sansio.connection.WebSocketProtocol`.
-Its owner starts its background work with ``await nursery.start(ws._run)`` (the
-server uses the connection's nursery, the client ``connect()``'s own), and
+Its owner starts its background work with ``ws._spawn(nursery)`` (the server
+uses the connection's nursery, the client ``connect()``'s own; ``await
+nursery.start(ws._run)`` works too), and
 ``_run`` is the connection's one background task::
 
     _run
@@ -518,13 +519,24 @@ class WebSocketCore:
 
     # ------------------------------------------------------ background tasks
 
+    def _spawn(self, nursery: trio.Nursery) -> None:
+        """Start :meth:`_run` in ``nursery`` (the connection's) without waiting for it.
+
+        Cheaper than ``nursery.start`` (no temporary nursery, no scheduler
+        round); everything ``_run`` sets up before it first waits is ready for
+        the caller's first ``receive()``/``send()``/``aclose()`` regardless.
+        """
+        self._started = True
+        self._nursery = nursery
+        nursery.start_soon(self._run, nursery)
+
     async def _run(
         self,
         nursery: trio.Nursery | None = None,
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Run the connection until it closes: ``await nursery.start(ws._run, nursery)``.
+        """Run the connection until it closes (started by :meth:`_spawn`, or ``nursery.start``).
 
         The flusher task, when one is needed, is started in ``nursery`` (the
         owner's: a connection's own nursery); without one ``_run`` opens its own.

@@ -240,7 +240,7 @@ async def connect(
     )
     error: BaseException | None = None
     async with trio.open_nursery() as nursery:
-        await nursery.start(ws._run, nursery)
+        ws._spawn(nursery)
         try:
             yield ws
         except BaseException as exc:

@@ -129,7 +129,7 @@ class WebSocketRequest:
             request=request,
             initial_data=trailing,
         )
-        await request.nursery.start(ws._run, request.nursery)
+        ws._spawn(request.nursery)
         # §7.4.1 1001 (going away); a synchronous hook, not a watcher task per connection.
         request.call_on_shutdown(lambda: ws._initiate_close(1001, "server shutting down"))
         self.websocket = ws
