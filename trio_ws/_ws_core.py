@@ -170,7 +170,7 @@ class SendLock:
     def __init__(self) -> None:
         self._locked = False
         self._waiting = 0
-        self._lot = trio.lowlevel.ParkingLot()
+        self._lot: trio.lowlevel.ParkingLot | None = None  # made at the first contention
 
     def locked(self) -> bool:
         return self._locked
@@ -182,6 +182,8 @@ class SendLock:
     async def acquire(self) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
         if self._locked:
+            if self._lot is None:
+                self._lot = trio.lowlevel.ParkingLot()
             self._waiting += 1
             try:
                 await self._lot.park()  # woken by release(): the lock is ours
@@ -194,7 +196,7 @@ class SendLock:
     def release(self) -> None:
         # A waiter cancelled a moment ago may still count in _waiting but is
         # no longer parked: unpark() then wakes nobody, and the lock is freed.
-        if not (self._waiting and self._lot.unpark()):
+        if not (self._waiting and self._lot is not None and self._lot.unpark()):
             self._locked = False  # else ownership passed on: it stays locked
 
     async def __aenter__(self) -> None:
@@ -256,6 +258,7 @@ class WebSocketCore:
         "_reading",
         "_reads_unyielded",
         "_receive_channel",
+        "_receive_closed",
         "_receives_unyielded",
         "_receiving",
         "_run_scope",
@@ -291,7 +294,11 @@ class WebSocketCore:
         self.response_headers = list(response_headers)
         self._initial = initial_data
         self._is_client = protocol.role is Role.CLIENT
-        self._send_channel, self._receive_channel = trio.open_memory_channel[_Item](config.max_queue)
+        # The message channel is made when first needed (an idle connection whose
+        # handler reads the socket itself never needs it): _open_channel.
+        self._send_channel: trio.MemorySendChannel[_Item] | None = None
+        self._receive_channel: trio.MemoryReceiveChannel[_Item] | None = None
+        self._receive_closed = False  # aclose() closed the receive end (before or after it was made)
         self._message_lock = SendLock()
         self._frame_lock = SendLock()
         self._pending_pong = b""  # at most one Pong: the latest (§5.5.3)
@@ -305,8 +312,8 @@ class WebSocketCore:
         self._run_scope = trio.CancelScope()
         self._reader_scope = trio.CancelScope()
         self._close_deadline: float | None = None
-        self._read_done = trio.Event()
-        self._input_done = False  # _read_done.is_set(), as a plain attribute for the hot paths
+        self._read_done: trio.Event | None = None  # made by the first wait for it
+        self._input_done = False  # the input has ended (no more reads)
         self._closed = trio.Event()
         self._started = False
         self._broken = False
@@ -606,7 +613,7 @@ class WebSocketCore:
                 continue
             if not data or protocol.state is State.CLOSED:
                 return
-            if self._rx_waiting and not self._send_channel.statistics().tasks_waiting_receive:
+            if self._rx_waiting and not self._open_channel()[0].statistics().tasks_waiting_receive:
                 # The waiting receive() got an item (it may have taken it from the
                 # buffer before this read): it reads itself from its next call; the
                 # watcher stands by until it leaves again, which re-arms it.
@@ -816,7 +823,7 @@ class WebSocketCore:
             self._backlog.append(item)  # behind what already waits there
         else:
             try:
-                self._send_channel.send_nowait(item)
+                self._open_channel()[0].send_nowait(item)
             except trio.WouldBlock:
                 self._backlog.append(item)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -826,15 +833,40 @@ class WebSocketCore:
                 self._queued_items += 1
         self._queued_bytes += _item_size(item)
 
+    def _open_channel(self) -> tuple[trio.MemorySendChannel[_Item], trio.MemoryReceiveChannel[_Item]]:
+        """The message channel, made at its first use in the state the connection is in."""
+        send, receive = self._send_channel, self._receive_channel
+        if send is None or receive is None:
+            send, receive = trio.open_memory_channel[_Item](self._config.max_queue)
+            self._send_channel, self._receive_channel = send, receive
+            if self._input_done:
+                send.close()
+            if self._receive_closed:
+                receive.close()
+        return send, receive
+
+    async def _input_ended(self) -> None:
+        """Wait until the input has ended."""
+        if not self._input_done:
+            if self._read_done is None:
+                self._read_done = trio.Event()
+            await self._read_done.wait()
+
     def _take_nowait(self) -> _Item | None:
         """A queued item, or None; at the end raises EndOfChannel (input over) or
         ClosedResourceError (``aclose()`` closed the channel)."""
         if self._queued_items > 0:
             self._queued_items -= 1
-            item = self._receive_channel.receive_nowait()
+            item = self._open_channel()[1].receive_nowait()
         elif self._backlog:
             item = self._backlog.popleft()
         elif self._input_done or self._close_deadline is not None:
+            if self._receive_channel is None:  # nothing was ever queued: as the channel would
+                if self._receive_closed:
+                    raise trio.ClosedResourceError
+                if self._input_done:
+                    raise trio.EndOfChannel
+                return None
             try:
                 item = self._receive_channel.receive_nowait()  # raises at the end
             except trio.WouldBlock:
@@ -864,8 +896,10 @@ class WebSocketCore:
         if self._input_done:
             return
         self._input_done = True
-        self._read_done.set()
-        self._send_channel.close()
+        if self._read_done is not None:
+            self._read_done.set()
+        if self._send_channel is not None:
+            self._send_channel.close()
         self._watch_event.set()
         self._kick_receiver()
         for waiter in self._pings.values():

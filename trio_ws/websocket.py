@@ -93,7 +93,7 @@ class WebSocket(WebSocketCore):
         proto = self._protocol.statistics()
         return WebSocketStatistics(
             state=self.state,
-            messages_queued=self._send_channel.statistics().current_buffer_used + len(self._backlog),
+            messages_queued=self._queued_items + len(self._backlog),
             bytes_queued=self._queued_bytes,
             max_queue=self._config.max_queue,
             reader_blocked=bool(self._backlog),
@@ -142,7 +142,7 @@ class WebSocket(WebSocketCore):
             err = self._closed_error()
             raise err from err.__cause__
         except trio.ClosedResourceError:
-            await self._read_done.wait()  # aclose() is under way: report its outcome
+            await self._input_ended()  # aclose() is under way: report its outcome
             err = self._closed_error()
             raise err from err.__cause__
         finally:
@@ -154,7 +154,7 @@ class WebSocket(WebSocketCore):
         """The watcher reads the socket: wait for what it delivers."""
         self._rx_waiting = True
         try:
-            item = await self._receive_channel.receive()
+            item = await self._open_channel()[1].receive()
         finally:
             self._rx_waiting = False
         self._receives_unyielded = 0
@@ -314,13 +314,14 @@ class WebSocket(WebSocketCore):
         if not self._started:
             await trio.aclose_forcefully(self._stream)
             self._input_done = True
-            self._read_done.set()
             self._closed.set()
             return
         # Unread messages are dropped, and so is the backpressure they held: the
         # socket is read again, data discarded, so Ping/Close are still answered
         # and the peer's Close is seen (trio-websocket stalls exactly here).
-        self._receive_channel.close()
+        self._receive_closed = True
+        if self._receive_channel is not None:
+            self._receive_channel.close()
         self._discard = True
         self._backlog.clear()
         self._queued_items = self._queued_bytes = 0
