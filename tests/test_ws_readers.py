@@ -160,7 +160,7 @@ async def test_one_read_with_more_messages_than_the_queue_fills_the_backlog() ->
         assert await server.receive() == "b0"
         stats = server.statistics()
         assert (stats.messages_queued, stats.reader_blocked) == (9, True)
-        assert len(server._backlog) == 7
+        assert len(server._backlog or ()) == 7
         assert [await server.receive() for _ in range(9)] == [f"b{i}" for i in range(1, 10)]
         assert server.statistics().messages_queued == 0
         await client.send("after the burst")

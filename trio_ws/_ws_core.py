@@ -254,7 +254,6 @@ class WebSocketCore:
         "_queued_items",
         "_read_done",
         "_read_size",
-        "_reader_scope",
         "_reading",
         "_reads_unyielded",
         "_receive_channel",
@@ -267,6 +266,7 @@ class WebSocketCore:
         "_send_channel",
         "_sends_unyielded",
         "_started",
+        "_stop_reading",
         "_stream",
         "_watch_at",
         "_watch_event",
@@ -310,7 +310,7 @@ class WebSocketCore:
         self._keepalive_waiter: _PingWaiter | None = None
         self._pings: dict[bytes, _PingWaiter] = {}
         self._run_scope = trio.CancelScope()
-        self._reader_scope = trio.CancelScope()
+        self._stop_reading = False  # _fail(): the watcher stops (its wait's scope is cancelled)
         self._close_deadline: float | None = None
         self._read_done: trio.Event | None = None  # made by the first wait for it
         self._input_done = False  # the input has ended (no more reads)
@@ -321,7 +321,7 @@ class WebSocketCore:
         self._receiving = False
         self._receives_unyielded = 0
         self._fd = _socket_fd(stream)
-        self._backlog: deque[_Item] = deque()
+        self._backlog: deque[_Item] | None = None  # made when a read overflows the channel
         self._reading = False  # the read token: someone is reading the socket
         self._rx_reading = False  # ... and it is the task in receive()
         self._rx_waiting = False  # a receive() waits on the channel for the watcher
@@ -506,7 +506,7 @@ class WebSocketCore:
     def _start_deadline(self) -> None:
         if self._close_deadline is None:
             self._close_deadline = trio.current_time() + self._config.close_timeout
-            self._reader_scope.deadline = min(self._reader_scope.deadline, self._close_deadline)
+            self._park_scope.deadline = min(self._park_scope.deadline, self._close_deadline)
 
     def _initiate_close(self, code: int, reason: str) -> None:
         """Schedule our Close (if still open) and start the close deadline; never blocks."""
@@ -522,7 +522,8 @@ class WebSocketCore:
         if not self._broken:
             self._pending_close += self._protocol.fail(code, reason)  # _finish_close writes it
         self._start_deadline()
-        self._reader_scope.cancel()
+        self._stop_reading = True
+        self._park_scope.cancel()  # the watcher's current wait (park or read)
 
     # ------------------------------------------------------ background tasks
 
@@ -576,8 +577,7 @@ class WebSocketCore:
     async def _lifetime(self, nursery: trio.Nursery, task_status: trio.TaskStatus[None]) -> None:
         self._nursery = nursery
         task_status.started()
-        with self._reader_scope:
-            await self._watch()
+        await self._watch()
         self._end_of_input()
         await self._finish_close()
         # A flusher left in the owner's nursery ends by itself: the socket closes next.
@@ -589,7 +589,10 @@ class WebSocketCore:
         the input ends."""
         protocol = self._protocol
         while not self._input_done:
-            if self._keepalive_at <= trio.current_time():
+            now = trio.current_time()
+            if self._stop_reading or (self._close_deadline is not None and now >= self._close_deadline):
+                return  # failed, or the closing handshake ran out of time
+            if self._keepalive_at <= now:
                 self._keepalive()
                 continue
             if not self._watch_wanted():
@@ -602,7 +605,10 @@ class WebSocketCore:
             try:
                 # The keepalive's next moment interrupts a read (a wait for data:
                 # nothing is lost); delivery never waits (the backlog takes the rest).
-                with trio.CancelScope(deadline=self._keepalive_at) as scope:
+                deadline = self._keepalive_at
+                if self._close_deadline is not None:
+                    deadline = min(deadline, self._close_deadline)
+                with trio.CancelScope(deadline=deadline) as scope:
                     self._park_scope = scope
                     data = await self._read()
                 if data is not None:
@@ -663,7 +669,8 @@ class WebSocketCore:
         socket, or the backlog is full: their leaving wakes the watcher.)
         """
         at = self._watch_at
-        return min(at if at > trio.current_time() else math.inf, self._keepalive_at)
+        closing = math.inf if self._close_deadline is None else self._close_deadline
+        return min(at if at > trio.current_time() else math.inf, self._keepalive_at, closing)
 
     async def _park(self) -> None:
         """Wait until woken, or until :meth:`_wake_at`."""
@@ -819,13 +826,16 @@ class WebSocketCore:
         stops: backpressure)."""
         if self._discard:
             return
-        if self._backlog:
-            self._backlog.append(item)  # behind what already waits there
+        backlog = self._backlog
+        if backlog:
+            backlog.append(item)  # behind what already waits there
         else:
             try:
                 self._open_channel()[0].send_nowait(item)
             except trio.WouldBlock:
-                self._backlog.append(item)
+                if backlog is None:
+                    backlog = self._backlog = deque()
+                backlog.append(item)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._discard = True
                 return

@@ -93,7 +93,7 @@ class WebSocket(WebSocketCore):
         proto = self._protocol.statistics()
         return WebSocketStatistics(
             state=self.state,
-            messages_queued=self._queued_items + len(self._backlog),
+            messages_queued=self._queued_items + len(self._backlog or ()),
             bytes_queued=self._queued_bytes,
             max_queue=self._config.max_queue,
             reader_blocked=bool(self._backlog),
@@ -323,7 +323,7 @@ class WebSocket(WebSocketCore):
         if self._receive_channel is not None:
             self._receive_channel.close()
         self._discard = True
-        self._backlog.clear()
+        self._backlog = None
         self._queued_items = self._queued_bytes = 0
         self._initiate_close(code, reason)  # (wakes the watcher)
         try:
