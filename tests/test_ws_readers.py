@@ -308,7 +308,7 @@ async def test_send_to_a_reset_connection_raises_connection_closed() -> None:
     async with tcp_pair() as (client, server):
         sock = client._stream.socket  # type: ignore[attr-defined]
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        client._run_scope.cancel()  # the client goes away with an RST
+        client._abort()  # the client goes away with an RST
         await wait_for(lambda: client.closed)
 
         async def send_until_it_fails() -> None:

@@ -231,6 +231,7 @@ class WebSocketCore:
         "_bytes_sent",
         "_cause",
         "_close_deadline",
+        "_close_scope",
         "_closed",
         "_config",
         "_discard",
@@ -260,7 +261,6 @@ class WebSocketCore:
         "_receive_closed",
         "_receives_unyielded",
         "_receiving",
-        "_run_scope",
         "_rx_reading",
         "_rx_waiting",
         "_send_channel",
@@ -309,7 +309,7 @@ class WebSocketCore:
         self._keepalive_at = math.inf  # the next keepalive Ping, or the deadline of its Pong
         self._keepalive_waiter: _PingWaiter | None = None
         self._pings: dict[bytes, _PingWaiter] = {}
-        self._run_scope = trio.CancelScope()
+        self._close_scope: trio.CancelScope | None = None  # _finish_close's, while it runs
         self._stop_reading = False  # _fail(): the watcher stops (its wait's scope is cancelled)
         self._close_deadline: float | None = None
         self._read_done: trio.Event | None = None  # made by the first wait for it
@@ -468,7 +468,7 @@ class WebSocketCore:
             # A frame may be half-written: nothing more can be sent on this connection.
             self._broken = True
             self._record(exc)
-            self._run_scope.cancel()
+            self._abort()
             if isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError):
                 err = self._closed_error()
                 raise err from exc
@@ -556,13 +556,12 @@ class WebSocketCore:
         if self._config.ping_interval is not None:
             self._keepalive_at = now + self._config.ping_interval
         try:
-            with self._run_scope:
-                if nursery is not None:
-                    await self._lifetime(nursery, task_status)
-                else:
-                    async with trio.open_nursery() as own:
-                        await self._lifetime(own, task_status)
-                        own.cancel_scope.cancel()  # a flusher still waiting for the lock
+            if nursery is not None:
+                await self._lifetime(nursery, task_status)
+            else:
+                async with trio.open_nursery() as own:
+                    await self._lifetime(own, task_status)
+                    own.cancel_scope.cancel()  # a flusher still waiting for the lock
         except Exception as exc:  # a bug in here must not escape into the owner's nursery
             log.exception("WebSocket background task failed")
             self._record(exc)
@@ -573,6 +572,15 @@ class WebSocketCore:
             else:
                 await trio.aclose_forcefully(self._stream)
             self._closed.set()
+
+    def _abort(self) -> None:
+        """End the connection now: no more reading or writing, no closing handshake
+        (a write failed half-way, or ``aclose()`` was cancelled); ``_run`` then closes TCP."""
+        self._broken = True
+        self._stop_reading = True
+        self._park_scope.cancel()  # the watcher's current wait
+        if self._close_scope is not None:
+            self._close_scope.cancel()
 
     async def _lifetime(self, nursery: trio.Nursery, task_status: trio.TaskStatus[None]) -> None:
         self._nursery = nursery
@@ -924,7 +932,9 @@ class WebSocketCore:
         deadline = self._close_deadline
         if deadline is None:
             deadline = trio.current_time() + self._config.close_timeout
-        with trio.move_on_at(deadline):
+        with trio.move_on_at(deadline) as self._close_scope:
+            if self._broken:
+                return
             await self._flush()
             if self._broken:
                 return

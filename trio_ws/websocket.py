@@ -330,7 +330,7 @@ class WebSocket(WebSocketCore):
             await self._closed.wait()
         finally:
             if not self._closed.is_set():
-                self._run_scope.cancel()
+                self._abort()
 
     def __repr__(self) -> str:
         side = "client" if self._is_client else "server"
