@@ -12,6 +12,7 @@ import h11
 import pytest
 import trio
 
+import trio_ws._direct_io
 import trio_ws._http_write
 from trio_ws import App, BodySink, Request, Response
 from trio_ws.testing import open_memory_client
@@ -194,7 +195,7 @@ async def test_keep_alive_follows_the_client_as_h11_would(request_head: bytes, c
 
 async def test_many_pipelined_requests_yield_to_other_tasks_now_and_then() -> None:
     """Reads and writes that never block still let other tasks run (OPS_PER_YIELD)."""
-    count = 8 * trio_ws._http_write.OPS_PER_YIELD
+    count = 8 * trio_ws._direct_io.OPS_PER_YIELD
     raw = await exchange(producer_app(Pieces(2, sends=(b"ok",))), GET * count)
     assert [r.body for r in parse_responses(raw, ["GET"] * count)] == [b"ok"] * count
 

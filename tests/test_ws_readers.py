@@ -22,7 +22,8 @@ import trio
 import trio.testing
 
 from trio_ws import ConnectionClosedError, ConnectionClosedOK, WebSocket
-from trio_ws._ws_core import SENDS_PER_YIELD, WATCH_DELAY, SendLock, WebSocketCore
+from trio_ws._direct_io import OPS_PER_YIELD
+from trio_ws._ws_core import WATCH_DELAY, SendLock, WebSocketCore
 from trio_ws.sansio.connection import Role
 from trio_ws.sansio.events import Event, Fragment
 from trio_ws.websocket import WebSocketConfig
@@ -331,7 +332,7 @@ async def test_a_send_only_loop_still_yields_to_other_tasks() -> None:
                 await trio.sleep(0)
 
         async def drain() -> None:
-            for _ in range(SENDS_PER_YIELD * 8):
+            for _ in range(OPS_PER_YIELD * 8):
                 await client.receive()
 
         async with trio.open_nursery() as nursery:
@@ -339,9 +340,9 @@ async def test_a_send_only_loop_still_yields_to_other_tasks() -> None:
             nursery.start_soon(drain)
             await trio.sleep(0.01)
             before = ticks
-            for i in range(SENDS_PER_YIELD * 8):
+            for i in range(OPS_PER_YIELD * 8):
                 await server.send(f"{i}")  # the socket takes each at once
-            assert ticks > before  # a yield every SENDS_PER_YIELD sends
+            assert ticks > before  # a yield every OPS_PER_YIELD sends
             nursery.cancel_scope.cancel()
 
 

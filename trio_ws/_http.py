@@ -38,17 +38,16 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import h11
 import trio
 
+from ._direct_io import OPS_PER_YIELD, read_direct
 from ._http_write import (
     DIRECT_KEEP,
     NOT_DIRECT,
-    OPS_PER_YIELD,
     HTTPWriter,
     PeerGone,
     content_length,
@@ -127,21 +126,14 @@ class HTTPConnection(HTTPWriter):
                 raise PeerGone(str(exc)) from exc
             return data if type(data) is bytes else bytes(data)
         size = self.config.receive_size
-        wait = not self._more or self._unyielded >= OPS_PER_YIELD
-        while True:
-            if wait:
-                await trio.lowlevel.wait_readable(fd)
-                self._unyielded = 0
-            try:
-                data = os.read(fd, size)
-            except BlockingIOError:
-                wait = True
-                continue
-            except OSError as exc:  # ECONNRESET...: as trio's SocketStream translates it
-                raise PeerGone(str(exc)) from exc
-            self._unyielded += 1
-            self._more = len(data) == size
-            return data
+        at_once = self._more and self._unyielded < OPS_PER_YIELD
+        try:
+            data = await read_direct(fd, size, at_once=at_once)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:  # ECONNRESET...
+            raise PeerGone(str(exc)) from exc
+        self._unyielded = self._unyielded + 1 if at_once else 0  # a wait yielded
+        self._more = len(data) == size
+        return data
 
     def expire(self) -> None:
         """Called by the server's sweeper when :attr:`deadline` has passed."""

@@ -50,12 +50,13 @@ from typing import TYPE_CHECKING
 import h11
 import trio
 
+from ._direct_io import OPS_PER_YIELD, plain_tcp_fd, write_direct
 from .request import BodyProducer, Request, Response
 
 if TYPE_CHECKING:
     from .config import ServerConfig
 
-__all__ = ["FILE_CHUNK_SIZE", "OPS_PER_YIELD", "HTTPWriter", "PeerGone", "format_head", "http_date"]
+__all__ = ["FILE_CHUNK_SIZE", "HTTPWriter", "PeerGone", "format_head", "http_date"]
 
 #: RFC 9110 §5.1 field names are tokens; §5.5 values never hold CR, LF, NUL or other controls.
 _is_token = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+").fullmatch
@@ -70,8 +71,6 @@ _HAS_TRANSFER_ENCODING = 4
 
 #: Bytes read from a file per worker-thread call when sendfile is not possible.
 FILE_CHUNK_SIZE = 256 * 1024
-#: Reads and writes that completed without a trip through the scheduler, at most, before one.
-OPS_PER_YIELD = 16
 #: Statuses whose responses never carry a body or a Content-Length we compute.
 _NO_BODY_STATUSES = frozenset({204, 304})
 
@@ -174,11 +173,10 @@ class HTTPWriter:
         #: Absolute trio time past which the server's sweeper cancels the connection.
         self.deadline = math.inf
         self._server_header = config.server_header.encode("latin-1")
-        socket_stream = stream if isinstance(stream, trio.SocketStream) else None
         #: The socket's descriptor on plain TCP (direct reads and writes), else -1.
-        self._fd = socket_stream.socket.fileno() if socket_stream is not None else -1
+        self._fd = plain_tcp_fd(stream)
         #: True on plain TCP, where file bodies go out with ``os.sendfile``.
-        self.supports_sendfile = socket_stream is not None and hasattr(os, "sendfile")
+        self.supports_sendfile = self._fd >= 0 and hasattr(os, "sendfile")
         #: Reads and writes done since the last trip through the scheduler.
         self._unyielded = 0
         #: Whether the client allows another request after this one (RFC 9112 §9.3).
@@ -202,10 +200,8 @@ class HTTPWriter:
         data: bytes | memoryview
         if fd >= 0 and self._unyielded < OPS_PER_YIELD:
             try:
-                sent = os.writev(fd, buffers)
-            except BlockingIOError:
-                sent = 0
-            except OSError as exc:  # EPIPE, ECONNRESET...: as trio's SocketStream translates them
+                sent = write_direct(fd, buffers)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:  # EPIPE, ECONNRESET...
                 raise PeerGone(str(exc)) from exc
             if sent == sum(map(len, buffers)):
                 self._unyielded += 1

@@ -80,7 +80,7 @@ scheduler round even uncontended).  On plain TCP a frame is written with one
 non-blocking ``send``; only what the kernel does not take goes through
 ``send_all``.  ``receive()`` takes a queued message the same way.  Both still
 check for cancellation every time and yield every :data:`RECEIVES_PER_YIELD`
-(:data:`SENDS_PER_YIELD`) calls in a row, so a loop that never blocks cannot
+(:data:`~trio_ws._direct_io.OPS_PER_YIELD`) calls in a row, so a loop that never blocks cannot
 starve other tasks.  A receiver reading after a short read waits for
 readability and then ``os.read``s, instead of a speculative ``recv`` that would
 fail with EAGAIN.
@@ -99,17 +99,16 @@ Background tasks never raise: they record the first failure, which becomes the
 
 from __future__ import annotations
 
-import errno
 import logging
 import math
 import os
-import sys
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import trio
 
+from ._direct_io import OPS_PER_YIELD, plain_tcp_fd, read_direct, write_direct
 from .exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 from .sansio.connection import Role, State, WebSocketProtocol
 from .sansio.events import BytesMessage, Event, Fragment, Ping, Pong, TextMessage
@@ -132,13 +131,6 @@ _CLEAN_CODES = frozenset({1000, 1001, 1005})
 #: still raises Cancelled when cancelled); after this many in a row it yields
 #: once, so a loop draining a long queue cannot starve other tasks.
 RECEIVES_PER_YIELD = 16
-#: ``send()`` writes to plain TCP with a non-blocking ``send`` (no scheduler
-#: round when the kernel takes the whole frame); every this many in a row it
-#: goes through ``send_all``, which yields.
-SENDS_PER_YIELD = 16
-#: Reads of plain TCP in a row without a scheduler round (each after a read that
-#: filled its buffer); then one goes through ``wait_readable``, which yields.
-READS_PER_YIELD = 16
 #: Largest read: reads that fill their buffer double the next one's size up to
 #: this (or ``receive_size`` if larger), so a large message takes a few reads.
 MAX_READ_SIZE = 1 << 20
@@ -320,7 +312,7 @@ class WebSocketCore:
         self._discard = False
         self._receiving = False
         self._receives_unyielded = 0
-        self._fd = _socket_fd(stream)
+        self._fd = plain_tcp_fd(stream)
         self._backlog: deque[_Item] | None = None  # made when a read overflows the channel
         self._reading = False  # the read token: someone is reading the socket
         self._rx_reading = False  # ... and it is the task in receive()
@@ -443,13 +435,8 @@ class WebSocketCore:
         ``send_all`` writes what the kernel did not take.
         """
         try:
-            if self._fd >= 0 and self._sends_unyielded < SENDS_PER_YIELD:
-                try:
-                    sent = os.writev(self._fd, (data, body)) if body else os.write(self._fd, data)
-                except BlockingIOError:
-                    sent = 0
-                except OSError as exc:  # as trio.SocketStream translates it
-                    raise trio.BrokenResourceError(f"socket connection broken: {exc}") from exc
+            if self._fd >= 0 and self._sends_unyielded < OPS_PER_YIELD:
+                sent = write_direct(self._fd, (data, body) if body else (data,))
                 self._bytes_sent += sent
                 if sent == len(data) + len(body):
                     self._sends_unyielded += 1
@@ -755,7 +742,7 @@ class WebSocketCore:
         """One read (the caller holds the token): the handshake's leftover first; b"" at EOF.
 
         Plain TCP is read with ``os.read``: at once after a read that filled
-        its buffer (more is likely waiting; every :data:`READS_PER_YIELD`-th
+        its buffer (more is likely waiting; every :data:`~trio_ws._direct_io.OPS_PER_YIELD`-th
         time through a wait instead, which yields), else after waiting for
         readability (a speculative ``recv`` would fail with EAGAIN: a syscall,
         an exception, then the wait anyway).  Reads that fill the buffer double
@@ -767,44 +754,23 @@ class WebSocketCore:
             self._initial = b""
             return data
         fd = self._fd
-        if fd < 0:
-            try:
+        # (A ClosedResourceError on plain TCP: notify_closing, the connection is ending.)
+        try:
+            if fd < 0:
                 received = await self._stream.receive_some(self._config.receive_size)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                self._record_input_error(exc)
-                return b""
-            return received if type(received) is bytes else bytes(received)
-        size = abs(self._read_size)
-        at_once = self._read_size > 0 and self._reads_unyielded < READS_PER_YIELD
-        while True:
-            try:
-                if at_once:
-                    at_once = False
-                    data = os.read(fd, size)
-                    self._reads_unyielded += 1
-                else:
-                    await trio.lowlevel.wait_readable(fd)
-                    self._reads_unyielded = 0
-                    data = os.read(fd, size)
-            except BlockingIOError:
-                continue  # nothing there yet, or a spurious wake-up
-            except trio.ClosedResourceError as exc:  # notify_closing: the connection is ending
-                self._record_input_error(exc)
-                return b""
-            except OSError as exc:  # as trio.SocketStream translates it
-                error: trio.ClosedResourceError | trio.BrokenResourceError
-                if exc.errno == errno.EBADF:
-                    error = trio.ClosedResourceError("this socket was already closed")
-                else:
-                    error = trio.BrokenResourceError(f"socket connection broken: {exc}")
-                error.__cause__ = exc
-                self._record_input_error(error)
-                return b""
-            if len(data) == size:  # full: read again at once, and more
-                self._read_size = min(size * 2, max(MAX_READ_SIZE, self._config.receive_size))
-            else:
-                self._read_size = -self._config.receive_size  # short: wait first next time
-            return data
+                return received if type(received) is bytes else bytes(received)
+            size = abs(self._read_size)
+            at_once = self._read_size > 0 and self._reads_unyielded < OPS_PER_YIELD
+            data = await read_direct(fd, size, at_once=at_once)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._record_input_error(exc)
+            return b""
+        self._reads_unyielded = self._reads_unyielded + 1 if at_once else 0  # a wait yielded
+        if len(data) == size:  # full: read again at once, and more
+            self._read_size = min(size * 2, max(MAX_READ_SIZE, self._config.receive_size))
+        else:
+            self._read_size = -self._config.receive_size  # short: wait first next time
+        return data
 
     def _record_input_error(self, exc: BaseException) -> None:
         if not self._input_done:  # else: we closed it ourselves
@@ -959,9 +925,9 @@ class WebSocketCore:
             return False
         data = self._take_pending()
         try:
-            sent = os.write(self._fd, data)
-        except OSError:  # (BlockingIOError included) the waiting path finds out
-            sent = 0
+            sent = write_direct(self._fd, (data,))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            sent = 0  # the waiting path finds out
         self._bytes_sent += sent
         self._pending_close = data[sent:]  # pong and ping slots are empty: order kept
         return sent == len(data)
@@ -976,10 +942,3 @@ class WebSocketCore:
 
 def _item_size(item: _Item) -> int:
     return len(item.data) if type(item) is Fragment else len(item)  # type: ignore[arg-type]
-
-
-def _socket_fd(stream: trio.abc.Stream) -> int:
-    """The fd of a plain TCP ``trio.SocketStream`` the reader may ``os.read``; -1 otherwise (TLS, memory)."""
-    if type(stream) is not trio.SocketStream or sys.platform == "win32":  # no os.read on Windows sockets
-        return -1
-    return stream.socket.fileno()
