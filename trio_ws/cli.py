@@ -87,14 +87,14 @@ def make_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"with ROOT, also serve the demo pages under {DEMO_PREFIX}/",
     )
+    ws_defaults = WebSocketConfig()
     ws.add_argument(
         "--max-message-size",
         type=int,
-        default=WebSocketConfig().max_message_size,
+        default=ws_defaults.max_message_size,
         metavar="BYTES",
         help="largest WebSocket message accepted (1009 beyond)",
     )
-    ws_defaults = WebSocketConfig()
     ws.add_argument(
         "--max-queue",
         type=int,
