@@ -45,9 +45,13 @@ async def tcp_streams() -> tuple[trio.SocketStream, trio.SocketStream]:
 
 @asynccontextmanager
 async def tcp_pair(
-    *, client_config: WebSocketConfig | None = None, server_config: WebSocketConfig | None = None
+    *,
+    client_config: WebSocketConfig | None = None,
+    server_config: WebSocketConfig | None = None,
+    how: str | None = None,
 ) -> AsyncIterator[tuple[WebSocket, WebSocket]]:
-    """A client and a server WebSocket over loopback TCP (no handshake), both running."""
+    """A client and a server WebSocket over loopback TCP (no handshake), both running;
+    ``how`` they start: "spawn" or "run" (default: the ``start`` fixture's)."""
     client_stream, server_stream = await tcp_streams()
     ccfg = client_config or WebSocketConfig(ping_interval=None, compression=False)
     scfg = server_config or WebSocketConfig(ping_interval=None, compression=False)
@@ -57,10 +61,28 @@ async def tcp_pair(
     server = WebSocket(server_stream, scfg.make_protocol(Role.SERVER), config=scfg)
     with trio.fail_after(DEADLINE):
         async with trio.open_nursery() as nursery:
-            await nursery.start(client._run)
-            await nursery.start(server._run)
-            yield client, server
-            nursery.cancel_scope.cancel()
+            if (how or STARTS["how"]) == "spawn":  # as the server and connect() do: watchers on demand
+                client._spawn(nursery)
+                server._spawn(nursery)
+            else:  # a watcher task for the whole connection
+                await nursery.start(client._run)
+                await nursery.start(server._run)
+            try:
+                yield client, server
+            finally:
+                client._abort()  # (lazy: starts the watcher that closes the socket)
+                server._abort()
+                nursery.cancel_scope.cancel()
+
+
+#: How tcp_pair starts its connections (the ``start`` fixture runs every test both ways).
+STARTS = {"how": "run"}
+
+
+@pytest.fixture(autouse=True, params=["run", "spawn"])
+def start(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setitem(STARTS, "how", request.param)
+    return str(request.param)
 
 
 @pytest.fixture
@@ -111,7 +133,7 @@ async def test_the_watcher_takes_over_when_nobody_receives() -> None:
         assert [await server.receive() for _ in range(10)] == [f"queued {i}" for i in range(10)]
 
 
-async def test_a_receive_that_waits_on_the_watcher_gets_the_socket_back() -> None:
+async def test_a_receive_that_waits_on_the_watcher_gets_the_socket_back(start: str) -> None:
     async with tcp_pair() as (client, server):
         await trio.sleep(WATCH_DELAY * 1.5)  # nobody receives: the watcher reads now
         await wait_for(lambda: server._reading and not server._rx_reading)
@@ -126,6 +148,9 @@ async def test_a_receive_that_waits_on_the_watcher_gets_the_socket_back() -> Non
             await client.send("via the watcher")
         assert got == ["via the watcher"]
         assert not server._rx_waiting
+        if start == "spawn":  # the watcher on demand ends; the timer service keeps its next moment
+            await wait_for(lambda: not server._watching)
+            assert server._timer_key is not None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(receive_one)
             await wait_for(lambda: server._rx_reading)  # the receiver reads again itself

@@ -84,6 +84,17 @@ class HTTPConnection(HTTPWriter):
     :class:`~trio_ws._http_write.HTTPWriter`'s.
     """
 
+    __slots__ = (
+        "_more",
+        "client",
+        "expired_phase",
+        "phase",
+        "scheme",
+        "scope",
+        "shutdown_callbacks",
+        "switched",
+    )
+
     def __init__(
         self,
         stream: trio.abc.Stream,

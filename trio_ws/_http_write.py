@@ -161,6 +161,25 @@ class _FileSegment:
 class HTTPWriter:
     """Response writing for an h11 server connection over ``stream`` (module docstring)."""
 
+    # Slots: a connection held by an upgraded WebSocket lives as long as it does.
+    __slots__ = (
+        "_current_headers",
+        "_direct",
+        "_fast_head",
+        "_fd",
+        "_keep_alive",
+        "_leftover",
+        "_server_header",
+        "_unyielded",
+        "config",
+        "deadline",
+        "h11",
+        "requests_served",
+        "shutdown_requested",
+        "stream",
+        "supports_sendfile",
+    )
+
     def __init__(self, stream: trio.abc.Stream, config: ServerConfig) -> None:
         self.stream = stream
         self.config = config

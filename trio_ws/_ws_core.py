@@ -6,16 +6,16 @@ A :class:`WebSocket` wraps an established connection (after the §4 handshake):
 a trio stream plus a pure :class:`~trio_ws.sansio.connection.WebSocketProtocol`.
 Its owner starts its background work with ``ws._spawn(nursery)`` (the server
 uses the connection's nursery, the client ``connect()``'s own; ``await
-nursery.start(ws._run)`` works too), and
-``_run`` is the connection's one background task::
+nursery.start(ws._run)`` works too, and keeps the watcher for the whole
+connection).  The background tasks::
 
-    _run
-    ├── watcher (inline)  reads the socket whenever no receive() does (below)
-    │                     → protocol.receive_data → schedule replies → deliver
-    │                     data events into the message channel; its waits end
-    │                     at the keepalive's next moment: it schedules a Ping
-    │                     every ping_interval, fails 1011 after ping_timeout
-    └── _flusher          started on demand while scheduled control bytes
+    _watch_and_close      the watcher: reads the socket whenever no receive()
+                          does (below) → protocol.receive_data → schedule
+                          replies → deliver data events into the message
+                          channel; schedules a keepalive Ping every
+                          ping_interval, fails 1011 after ping_timeout; at the
+                          end of input runs the closing sequence
+    _flusher              started on demand while scheduled control bytes
                           (Pong, keepalive Ping, Close) wait to be written
 
 **Who reads: the receiver first.**  On plain TCP the task in ``receive()``
@@ -37,10 +37,18 @@ connection ends while a receiver waits for readability, the watcher wakes it
 with ``notify_closing``.  Streams without a file descriptor (TLS, memory
 streams) keep the watcher as their only reader.
 
-Server shutdown needs no task: the endpoint registers a synchronous
+**The watcher on demand** (plain TCP, ``_spawn``).  The watcher is a task only
+while it is needed: it is started in the owner's nursery when its moment comes
+(``_watch_at``, the keepalive's ``_keepalive_at``), when input is needed now, or
+when the input ends (it runs the closing sequence), and it ends when it is not
+needed (a receiver has the socket back, the backlog is full) and no close is
+under way.  Meanwhile the run's timer service (:mod:`trio_ws._timers`, one task
+for every connection) keeps the next moment and calls :meth:`_on_timer`.  Server
+shutdown needs no task either: the endpoint registers a synchronous
 ``request.call_on_shutdown`` hook that schedules Close 1001.  A connection idle
-in ``receive()`` is therefore the handler's task plus one parked task (and a
-nursery); a trio task is ~2 KiB, which is much of a WebSocket's memory.
+in ``receive()`` is therefore the handler's task (and a nursery) and nothing
+else; a parked trio task with its frames, scope and event was ~3 KiB, a fifth
+of an idle WebSocket's memory.
 
 **Backpressure.** Messages go into ``trio.open_memory_channel(max_queue)``; a
 read whose messages do not all fit leaves the rest in ``_backlog``, and nobody
@@ -109,6 +117,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from ._direct_io import OPS_PER_YIELD, plain_tcp_fd, read_direct, write_direct
+from ._timers import timer_service
 from .exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 from .sansio.connection import Role, State, WebSocketProtocol
 from .sansio.events import BytesMessage, Event, Fragment, Ping, Pong, TextMessage
@@ -235,6 +244,7 @@ class WebSocketCore:
         "_is_client",
         "_keepalive_at",
         "_keepalive_waiter",
+        "_lazy",
         "_message_lock",
         "_nursery",
         "_park_scope",
@@ -260,8 +270,10 @@ class WebSocketCore:
         "_started",
         "_stop_reading",
         "_stream",
+        "_timer_key",
         "_watch_at",
         "_watch_event",
+        "_watching",
         "request",
         "response_headers",
         "subprotocol",
@@ -322,8 +334,12 @@ class WebSocketCore:
         self._reads_unyielded = 0
         self._sends_unyielded = 0
         self._watch_at = math.inf  # when the watcher takes over an unread socket
-        self._watch_event = trio.Event()
-        self._park_scope = trio.CancelScope()
+        self._lazy = False  # _spawn on plain TCP: the watcher runs only while needed
+        self._watching = False  # a watcher task runs
+        self._timer_key: int | None = None  # the timer service's bucket (_timers.py)
+        # The watcher's wake-up and its current wait, made by its first park / wait.
+        self._watch_event: trio.Event | None = None
+        self._park_scope: trio.CancelScope | None = None
         self._cause: BaseException | None = None
         self._queued_bytes = 0
         self._queued_items = 0  # in the channel (so receive() need not try it empty)
@@ -493,7 +509,8 @@ class WebSocketCore:
     def _start_deadline(self) -> None:
         if self._close_deadline is None:
             self._close_deadline = trio.current_time() + self._config.close_timeout
-            self._park_scope.deadline = min(self._park_scope.deadline, self._close_deadline)
+            if self._park_scope is not None:
+                self._park_scope.deadline = min(self._park_scope.deadline, self._close_deadline)
 
     def _initiate_close(self, code: int, reason: str) -> None:
         """Schedule our Close (if still open) and start the close deadline; never blocks."""
@@ -510,20 +527,36 @@ class WebSocketCore:
             self._pending_close += self._protocol.fail(code, reason)  # _finish_close writes it
         self._start_deadline()
         self._stop_reading = True
-        self._park_scope.cancel()  # the watcher's current wait (park or read)
+        self._interrupt_watcher()
 
     # ------------------------------------------------------ background tasks
 
     def _spawn(self, nursery: trio.Nursery) -> None:
-        """Start :meth:`_run` in ``nursery`` (the connection's) without waiting for it.
+        """Start the connection's background work in ``nursery`` (the connection's), without waiting.
 
-        Cheaper than ``nursery.start`` (no temporary nursery, no scheduler
-        round); everything ``_run`` sets up before it first waits is ready for
-        the caller's first ``receive()``/``send()``/``aclose()`` regardless.
+        On plain TCP no task starts yet: the handler's ``receive()`` reads, and
+        the watcher task is started in ``nursery`` only while it is needed
+        (:meth:`_wake_watcher`); until then the run's timer service keeps the
+        connection's moments (:mod:`trio_ws._timers`), so an idle connection
+        costs no task.  Other streams start :meth:`_run` (cheaper than
+        ``nursery.start``: no temporary nursery, no scheduler round).
         """
         self._started = True
         self._nursery = nursery
-        nursery.start_soon(self._run, nursery)
+        if self._fd < 0:
+            nursery.start_soon(self._run, nursery)
+            return
+        self._lazy = True
+        self._arm()
+        self._schedule_timer()
+
+    def _arm(self) -> None:
+        """The first moments: the watcher's (the handler's receive() comes first) and the keepalive's."""
+        now = trio.current_time()
+        if self._fd >= 0:
+            self._watch_at = now + WATCH_DELAY
+        if self._config.ping_interval is not None:
+            self._keepalive_at = now + self._config.ping_interval
 
     async def _run(
         self,
@@ -531,68 +564,140 @@ class WebSocketCore:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Run the connection until it closes (started by :meth:`_spawn`, or ``nursery.start``).
+        """Run the connection until it closes, with the watcher always there (``nursery.start``
+        in tests, and non-TCP streams through :meth:`_spawn`).
 
         The flusher task, when one is needed, is started in ``nursery`` (the
         owner's: a connection's own nursery); without one ``_run`` opens its own.
         """
         self._started = True
-        now = trio.current_time()
-        if self._fd >= 0:
-            self._watch_at = now + WATCH_DELAY  # the handler's receive() comes first
-        if self._config.ping_interval is not None:
-            self._keepalive_at = now + self._config.ping_interval
+        self._arm()
         try:
             if nursery is not None:
-                await self._lifetime(nursery, task_status)
+                self._nursery = nursery
+                task_status.started()
+                await self._watch_and_close()
             else:
                 async with trio.open_nursery() as own:
-                    await self._lifetime(own, task_status)
+                    self._nursery = own
+                    task_status.started()
+                    await self._watch_and_close()
                     own.cancel_scope.cancel()  # a flusher still waiting for the lock
+        except Exception as exc:  # the flusher's failure must not escape into the owner's nursery
+            log.exception("WebSocket background task failed")
+            self._record(exc)
+
+    async def _watch_and_close(self) -> None:
+        """The watcher task: watch until the input ends, then the closing sequence.
+
+        A lazy watcher (:meth:`_spawn`) returns as soon as it is not needed and
+        hands its moments back to the timer service; everything else runs to the
+        end and closes the stream.
+        """
+        self._watching = True
+        ended = True
+        try:
+            ended = await self._watch()
+            if ended:
+                self._end_of_input()
+                await self._finish_close()
+                # A flusher left in the owner's nursery ends by itself: the socket closes next.
         except Exception as exc:  # a bug in here must not escape into the owner's nursery
             log.exception("WebSocket background task failed")
             self._record(exc)
         finally:
+            self._park_scope = self._watch_event = None
+            if ended:
+                await self._close_stream()  # (still "watching": nothing starts another watcher)
+            self._watching = False
+            if not ended:  # (wanted now, -inf: the receiver's leaving or the backlog's draining starts it)
+                self._schedule_timer()
+
+    async def _close_stream(self) -> None:
+        try:
             self._end_of_input()
+            if self._lazy:
+                timer_service().cancel(self)
             if self._fd >= 0:
                 self._stream.socket.close()  # type: ignore[attr-defined]  # what aclose() does, minus the checkpoint
             else:
                 await trio.aclose_forcefully(self._stream)
+        finally:
             self._closed.set()
 
     def _abort(self) -> None:
         """End the connection now: no more reading or writing, no closing handshake
-        (a write failed half-way, or ``aclose()`` was cancelled); ``_run`` then closes TCP."""
+        (a write failed half-way, or ``aclose()`` was cancelled); the watcher then closes TCP."""
         self._broken = True
         self._stop_reading = True
-        self._park_scope.cancel()  # the watcher's current wait
+        self._interrupt_watcher()
         if self._close_scope is not None:
             self._close_scope.cancel()
 
-    async def _lifetime(self, nursery: trio.Nursery, task_status: trio.TaskStatus[None]) -> None:
-        self._nursery = nursery
-        task_status.started()
-        await self._watch()
-        self._end_of_input()
-        await self._finish_close()
-        # A flusher left in the owner's nursery ends by itself: the socket closes next.
+    # ------------------------------------------------ the watcher, on demand
+
+    def _interrupt_watcher(self) -> None:
+        """Cancel the watcher's current wait (park or read); start one if none runs."""
+        if self._park_scope is not None:
+            self._park_scope.cancel()
+        self._wake_watcher()
+
+    def _wake_watcher(self) -> None:
+        """Make the watcher look again now: wake it, or start it (lazy mode)."""
+        if self._watching:
+            if self._watch_event is None:
+                self._watch_event = trio.Event()
+            self._watch_event.set()  # (if it is not parked, its next park returns at once)
+        elif self._lazy and not self._closed.is_set():
+            self._watching = True
+            try:
+                self._nursery.start_soon(self._watch_and_close)  # type: ignore[union-attr]
+            except RuntimeError as exc:  # the owner's nursery is closed: nobody can close for us
+                self._watching = False
+                self._record(exc)
+                self._end_of_input()
+                self._stream.socket.close()  # type: ignore[attr-defined]
+                self._closed.set()
+                timer_service().cancel(self)
+
+    def _schedule_timer(self) -> None:
+        """Lazy mode, no watcher: have the timer service call :meth:`_on_timer` at our next moment."""
+        at = min(self._watch_at, self._keepalive_at)
+        if at == -math.inf:
+            at = self._keepalive_at  # input wanted now: the receiver's leaving starts the watcher
+        if at < math.inf and self._lazy and not self._closed.is_set():
+            timer_service().schedule(self, at)
+
+    def _on_timer(self) -> None:
+        """The timer service's call: start the watcher if it is due, else ask again later."""
+        if self._watching or self._closed.is_set():
+            return
+        now = trio.current_time()
+        if self._keepalive_at <= now or (self._watch_at <= now and self._watch_wanted()):
+            self._wake_watcher()
+            return
+        if -math.inf < self._watch_at <= now:
+            self._watch_at = math.inf  # a receiver reads, or the backlog is full: re-armed when it leaves
+        self._schedule_timer()
 
     # ----------------------------------------------------------------- reading
 
-    async def _watch(self) -> None:
+    async def _watch(self) -> bool:
         """The watcher: read whenever no ``receive()`` does, and run the keepalive, until
-        the input ends."""
+        the input ends (True), or, lazy, until it is not needed (False)."""
         protocol = self._protocol
         while not self._input_done:
             now = trio.current_time()
             if self._stop_reading or (self._close_deadline is not None and now >= self._close_deadline):
-                return  # failed, or the closing handshake ran out of time
+                return True  # failed, or the closing handshake ran out of time
             if self._keepalive_at <= now:
                 self._keepalive()
                 continue
             if not self._watch_wanted():
                 if -math.inf < self._watch_at <= trio.current_time():
                     self._watch_at = math.inf  # due, but a receiver is busy: re-armed when it leaves
+                if self._lazy and self._close_deadline is None:
+                    return False  # the timer service keeps our moments meanwhile
                 await self._park()
                 continue
             self._reading = True
@@ -613,13 +718,14 @@ class WebSocketCore:
             if data is None:
                 continue
             if not data or protocol.state is State.CLOSED:
-                return
+                return True
             if self._rx_waiting and not self._open_channel()[0].statistics().tasks_waiting_receive:
                 # The waiting receive() got an item (it may have taken it from the
                 # buffer before this read): it reads itself from its next call; the
                 # watcher stands by until it leaves again, which re-arms it.
                 self._rx_waiting = False
                 self._watch_at = math.inf
+        return True
 
     def _keepalive(self) -> None:
         """Time for the keepalive: send the next Ping, or fail with 1011 when its Pong is late.
@@ -669,16 +775,19 @@ class WebSocketCore:
 
     async def _park(self) -> None:
         """Wait until woken, or until :meth:`_wake_at`."""
+        event = self._watch_event
+        if event is None:
+            event = self._watch_event = trio.Event()
         with trio.CancelScope(deadline=self._wake_at()) as scope:
             self._park_scope = scope
-            await self._watch_event.wait()
-        if self._watch_event.is_set():
-            self._watch_event = trio.Event()
+            await event.wait()
+        if event.is_set():
+            self._watch_event = None
 
     def _watch_now(self) -> None:
         """Input is needed now (a ping, closing): the watcher reads unless a receiver does."""
         self._watch_at = -math.inf
-        self._watch_event.set()
+        self._wake_watcher()
 
     def _after_receive(self) -> None:
         """``receive()`` is leaving: arm the watcher (plain TCP; it stands by otherwise)."""
@@ -686,9 +795,16 @@ class WebSocketCore:
             return
         if self._watch_at == math.inf:
             self._watch_at = trio.current_time() + WATCH_DELAY
-            self._park_scope.deadline = self._wake_at()
+            self._moments_changed()
         elif self._watch_at == -math.inf:
-            self._watch_event.set()  # input is wanted now (_watch_now)
+            self._wake_watcher()  # input is wanted now (_watch_now)
+
+    def _moments_changed(self) -> None:
+        """``_watch_at`` or ``_keepalive_at`` moved: tell whoever waits for them."""
+        if self._park_scope is not None:
+            self._park_scope.deadline = self._wake_at()
+        elif not self._watching:
+            self._schedule_timer()
 
     async def _rx_read(self) -> _Item | None:
         """One read by the task in ``receive()``: the first item it completes (the rest
@@ -874,7 +990,7 @@ class WebSocketCore:
             self._keepalive_waiter = None
             interval = self._config.ping_interval
             self._keepalive_at = math.inf if interval is None else trio.current_time() + interval
-            self._park_scope.deadline = self._wake_at()
+            self._moments_changed()
 
     def _end_of_input(self) -> None:
         if self._input_done:
@@ -884,7 +1000,7 @@ class WebSocketCore:
             self._read_done.set()
         if self._send_channel is not None:
             self._send_channel.close()
-        self._watch_event.set()
+        self._wake_watcher()  # the closing sequence is the watcher's
         self._kick_receiver()
         for waiter in self._pings.values():
             waiter.event.set()

@@ -10,7 +10,7 @@ Theory of operation
         │ valid
         ▼
     WebSocketRequest ──handler──▶ accept(): 101 (checked as h11 would), stream + bytes after the head
-        │                          → WebSocket, its _run started in request.nursery
+        │                          → WebSocket, ws._spawn(request.nursery): its watcher runs there
         │                          reject(): a real HTTP response
         ▼                          neither: 403
     handler returns → Close 1000; raises → logged, Close 1011; the server goes on
