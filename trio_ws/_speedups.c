@@ -1,10 +1,19 @@
-/* trio_ws._speedups: optional accelerator for RFC 6455 section 5.3 masking.
+/* trio_ws._speedups: optional accelerators for the RFC 6455 core.
  *
  * apply_mask(data, mask) -> bytes XORs ``data`` with the 4-byte ``mask``
  * repeated; masking and unmasking are the same operation.  The loop XORs
  * 8 bytes at a time (memcpy keeps unaligned access well defined; compilers
  * turn it into plain loads/stores and usually vectorise it).  The pure-Python
  * fallback in trio_ws/sansio/masking.py must give identical results.
+ *
+ * scan_frames(data, masked, limit) -> (messages, end) reads the run of
+ * *simple* frames at the start of ``data``: complete, FIN set, RSV clear,
+ * text or binary, masked exactly when ``masked``, minimally encoded length at
+ * most ``limit`` (-1: no limit), text valid UTF-8.  Each becomes a message
+ * (str for text, bytes for binary); ``end`` is where the first other frame
+ * (or an incomplete one) starts.  It never raises for bad input: whatever it
+ * does not take, the Python parser (trio_ws/sansio/frames.py) reads and
+ * judges, so the tests compare the two on the same bytes.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -88,17 +97,156 @@ done:
     return result;
 }
 
+/* One simple frame at d[0:n]: its message in *item and its size, 0 if the frame
+ * is not simple or not complete (the caller stops there), -1 on a memory error. */
+static Py_ssize_t
+scan_one(const unsigned char *d, Py_ssize_t n, int masked, long long limit, PyObject **item)
+{
+    unsigned char b0, b1;
+    unsigned long long length;
+    Py_ssize_t hlen = 2;
+    unsigned char mask[4];
+    PyObject *payload;
+
+    if (n < 2) {
+        return 0;
+    }
+    b0 = d[0];
+    b1 = d[1];
+    if ((b0 != 0x81 && b0 != 0x82) || ((b1 & 0x80) != 0) != masked) {
+        return 0;
+    }
+    length = b1 & 0x7F;
+    if (length == 126) {
+        if (n < 4) {
+            return 0;
+        }
+        length = ((unsigned long long)d[2] << 8) | d[3];
+        if (length < 126) {
+            return 0; /* not minimal: the parser fails the connection */
+        }
+        hlen = 4;
+    }
+    else if (length == 127) {
+        int i;
+        if (n < 10) {
+            return 0;
+        }
+        length = 0;
+        for (i = 2; i < 10; i++) {
+            length = (length << 8) | d[i];
+        }
+        if (length <= 0xFFFF || (length >> 63)) {
+            return 0;
+        }
+        hlen = 10;
+    }
+    if (masked) {
+        hlen += 4;
+    }
+    if (limit >= 0 && length > (unsigned long long)limit) {
+        return 0; /* 1009: the parser's to say */
+    }
+    if (length > (unsigned long long)(n - hlen) || n < hlen) {
+        return 0; /* incomplete */
+    }
+    if (!masked) {
+        if (b0 == 0x82) {
+            *item = PyBytes_FromStringAndSize((const char *)d + hlen, (Py_ssize_t)length);
+        }
+        else {
+            *item = PyUnicode_DecodeUTF8((const char *)d + hlen, (Py_ssize_t)length, NULL);
+        }
+    }
+    else {
+        memcpy(mask, d + hlen - 4, 4);
+        payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)length);
+        if (payload == NULL) {
+            return -1;
+        }
+        xor_mask(d + hlen, (unsigned char *)PyBytes_AS_STRING(payload), (Py_ssize_t)length, mask);
+        if (b0 == 0x82) {
+            *item = payload;
+        }
+        else {
+            *item = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(payload), (Py_ssize_t)length, NULL);
+            Py_DECREF(payload);
+        }
+    }
+    if (*item == NULL) {
+        if (b0 == 0x81 && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+            PyErr_Clear();
+            return 0; /* 1007: the parser's to say */
+        }
+        return -1;
+    }
+    return hlen + (Py_ssize_t)length;
+}
+
+static PyObject *
+scan_frames(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer data;
+    PyObject *items, *item = NULL, *result = NULL;
+    const unsigned char *d;
+    Py_ssize_t pos = 0, size;
+    int masked;
+    long long limit;
+
+    (void)self;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "scan_frames() takes exactly 3 arguments");
+        return NULL;
+    }
+    masked = PyObject_IsTrue(args[1]);
+    if (masked < 0) {
+        return NULL;
+    }
+    limit = PyLong_AsLongLong(args[2]);
+    if (limit == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    items = PyList_New(0);
+    if (items == NULL) {
+        goto done;
+    }
+    d = (const unsigned char *)data.buf;
+    for (;;) {
+        size = scan_one(d + pos, data.len - pos, masked, limit, &item);
+        if (size == 0) {
+            break;
+        }
+        if (size < 0 || PyList_Append(items, item) < 0) {
+            Py_XDECREF(item);
+            Py_CLEAR(items);
+            goto done;
+        }
+        Py_DECREF(item);
+        pos += size;
+    }
+    result = Py_BuildValue("(Nn)", items, pos);
+done:
+    PyBuffer_Release(&data);
+    return result;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_FASTCALL,
      "apply_mask(data, mask, /) -> bytes\n\nXOR data with the 4-byte mask repeated "
      "(RFC 6455 section 5.3)."},
+    {"scan_frames", (PyCFunction)(void (*)(void))scan_frames, METH_FASTCALL,
+     "scan_frames(data, masked, limit, /) -> (list[str | bytes], int)\n\nThe messages of the "
+     "simple frames (complete, final, text or binary) at the start of data, and where they end."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     "trio_ws._speedups",
-    "Optional C accelerators for trio_ws.sansio (masking).",
+    "Optional C accelerators for trio_ws.sansio (masking, scanning simple frames).",
     0,
     speedups_methods,
     NULL, /* m_slots */

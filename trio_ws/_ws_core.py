@@ -120,7 +120,7 @@ from ._direct_io import OPS_PER_YIELD, plain_tcp_fd, read_direct, write_direct
 from ._timers import timer_service
 from .exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 from .sansio.connection import Role, State, WebSocketProtocol
-from .sansio.events import BytesMessage, Event, Fragment, Ping, Pong, TextMessage
+from .sansio.events import Event, Fragment, Ping, Pong
 from .ws_config import WebSocketConfig
 
 if TYPE_CHECKING:
@@ -821,24 +821,20 @@ class WebSocketCore:
             self._end_of_input()
         return first
 
-    def _take_events(self, events: list[Event], *, keep_first: bool) -> _Item | None:
-        """Queue the messages (or pieces) among ``events``, handle Pongs; with
-        ``keep_first`` the first message is returned instead of queued."""
+    def _take_events(self, events: list[Event | str | bytes], *, keep_first: bool) -> _Item | None:
+        """Queue the messages (or pieces) among ``events`` (``receive_items``'), handle
+        Pongs; with ``keep_first`` the first message is returned instead of queued."""
         first: _Item | None = None
         for event in events:
             kind = type(event)
-            if kind is TextMessage or kind is BytesMessage:
-                item: _Item = event.data  # type: ignore[union-attr]
-            elif kind is Fragment:
-                item = event  # type: ignore[assignment]
-            else:
+            if kind is not str and kind is not bytes and kind is not Fragment:
                 if kind is Pong:
                     self._on_pong(event.payload)  # type: ignore[union-attr]
                 continue
             if keep_first and first is None:
-                first = item
+                first = event  # type: ignore[assignment]
             else:
-                self._deliver_nowait(item)
+                self._deliver_nowait(event)  # type: ignore[arg-type]
         return first
 
     def _kick_receiver(self) -> None:
@@ -846,11 +842,11 @@ class WebSocketCore:
         if self._rx_reading:
             trio.lowlevel.notify_closing(self._fd)
 
-    def _parse(self, data: bytes) -> list[Event]:
+    def _parse(self, data: bytes) -> list[Event | str | bytes]:
         self._bytes_received += len(data)
         protocol = self._protocol
         close_sent = protocol.close_sent
-        events = protocol.receive_data(data)
+        events = protocol.receive_items(data)
         self._schedule_replies(events, close_sent)
         return events
 
@@ -892,7 +888,7 @@ class WebSocketCore:
         if not self._input_done:  # else: we closed it ourselves
             self._record(exc)
 
-    def _schedule_replies(self, events: list[Event], close_sent: bool) -> None:
+    def _schedule_replies(self, events: list[Event | str | bytes], close_sent: bool) -> None:
         """Move the protocol's own replies into the control buffer and wake the writer."""
         out = self._protocol.data_to_send()
         if not out:

@@ -4,9 +4,10 @@ The public face of a connection; the machinery behind it (who reads the socket,
 bounded message channel, scheduled control replies, send locks, keepalive,
 closing deadlines) lives in :mod:`trio_ws._ws_core`, whose docstring explains
 the design.  In short: ``receive()`` reads the socket itself when nothing is
-queued, a watcher task reads while nobody receives (on plain TCP it exists only then); messages wait in a channel
-of ``max_queue`` entries (the backpressure point: when it is full the socket is
-not read), no reader ever waits on a write, and ``aclose()`` never hangs.
+queued, a watcher task reads while nobody receives (on plain TCP it exists
+only then); messages wait in a channel of ``max_queue`` entries (the
+backpressure point: when it is full the socket is not read), no reader ever
+waits on a write, and ``aclose()`` never hangs.
 
 Receiving: ``await ws.receive()`` (``str`` or ``bytes``), ``async for message in
 ws``, ``await ws.receive_fragment()`` (libcurl-style pieces with meta),

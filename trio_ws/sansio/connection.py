@@ -70,6 +70,7 @@ from trio_ws.sansio.frames import (
     build_close_payload,
     is_valid_close_code,
     parse_close_payload,
+    scan_frames,
     serialize_frame_parts,
 )
 from trio_ws.sansio.utf8 import Utf8Decoder, decode_utf8
@@ -82,6 +83,9 @@ __all__ = [
     "State",
     "WebSocketProtocol",
 ]
+
+#: What :meth:`WebSocketProtocol.receive_items` returns: events, whole messages as values.
+_Items = list[Event | str | bytes]
 
 #: Floor of the per-message budget for frame-header bytes (see the module docstring).
 MIN_OVERHEAD_BUDGET = 64 * 1024
@@ -128,6 +132,14 @@ def _header_size(header: FrameHeader) -> int:
     return size + 4 if header.mask is not None else size
 
 
+def _as_event(item: Event | str | bytes) -> Event:
+    if type(item) is str:
+        return TextMessage(item)
+    if type(item) is bytes:
+        return BytesMessage(item)
+    return item  # type: ignore[return-value]
+
+
 def _truncate_reason(reason: str) -> str:
     return reason.encode("utf-8")[:MAX_CLOSE_REASON].decode("utf-8", "ignore")
 
@@ -158,6 +170,8 @@ class WebSocketProtocol:
         "_out",
         "_overhead_budget",
         "_parser",
+        "_scan",
+        "_scan_limit",
         "_send_opcode",
         "_simple",
         "failure",
@@ -192,6 +206,10 @@ class WebSocketProtocol:
         self._fragments = fragments
         self._extensions = tuple(extensions)
         self._simple = not fragments and not self._extensions
+        # Simple frames are read by the C scanner when there is one (frames.py).
+        self._scan = scan_frames if self._simple else None
+        limits = [limit for limit in (max_message_size, max_frame_size) if limit is not None]
+        self._scan_limit = min(limits) if limits else -1
         self._parser = FrameParser(
             expect_masked=role is Role.SERVER,  # §5.1
             allowed_rsv=allowed_rsv_bits(self._extensions),
@@ -219,13 +237,25 @@ class WebSocketProtocol:
 
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes received from the peer (``b""`` for EOF); return the events."""
+        return [_as_event(item) for item in self.receive_items(data)]
+
+    def receive_items(self, data: bytes) -> _Items:
+        """:meth:`receive_data` with every whole message as its plain value: ``str`` for
+        a :class:`TextMessage`, ``bytes`` for a :class:`BytesMessage` (the trio layer's
+        way: no event object per message).  Other events are as ``receive_data``'s."""
         if self._input_closed:
             return []  # §5.5.1: nothing after a Close (or a failure) is processed
         if not data:
             self._input_closed = True
             self.state = State.CLOSED  # without a Close received: abnormal (1006, §7.1.5)
             return []
-        events: list[Event] = []
+        events: _Items = []
+        scan = self._scan
+        if scan is not None and self._msg_header is None and self._parser.idle:
+            events, end = scan(data, self._parser.expect_masked, self._scan_limit)  # type: ignore[assignment]
+            if end == len(data):
+                return events
+            data = data[end:]
         max_size = self._max_message_size
         try:
             for header, payload, left in self._parser.feed(data):
@@ -245,16 +275,16 @@ class WebSocketProtocol:
                         self._on_data(header, payload, left, events)
                 # Fast path: a whole single-frame message, no extensions (§5.6).
                 elif op == _TEXT:
-                    events.append(TextMessage(decode_utf8(payload)))
+                    events.append(decode_utf8(payload))
                 elif op == _BINARY:
-                    events.append(BytesMessage(payload))
+                    events.append(payload)
                 else:  # §5.4: a continuation frame needs a message to continue
                     raise RemoteProtocolError("continuation frame outside a message")
         except RemoteProtocolError as exc:
             self._fail_on(exc)
         return events
 
-    def _on_data(self, header: FrameHeader, payload: bytes, left: int, events: list[Event]) -> None:
+    def _on_data(self, header: FrameHeader, payload: bytes, left: int, events: _Items) -> None:
         """Handle a piece of a data frame: sequencing, limits, assembly (§5.4, §5.6)."""
         if not self._in_frame:  # the frame's first piece
             self._start_frame(header)
@@ -273,14 +303,14 @@ class WebSocketProtocol:
             if payload:
                 parts_b.append(payload)
             if end:
-                events.append(BytesMessage(parts_b[0] if len(parts_b) == 1 else b"".join(parts_b)))
+                events.append(parts_b[0] if len(parts_b) == 1 else b"".join(parts_b))
         else:
             parts_s: list[str] = self._msg_parts  # type: ignore[assignment]
             text = self._decoder.decode(payload, end)  # §8.1: fail fast on invalid UTF-8
             if text:
                 parts_s.append(text)
             if end:
-                events.append(TextMessage("".join(parts_s)))
+                events.append("".join(parts_s))
         if end:
             self._msg_header = None
             self._msg_parts = []
@@ -321,7 +351,7 @@ class WebSocketProtocol:
             )
         return payload
 
-    def _emit_fragment(self, payload: bytes, offset: int, left: int, end: bool, events: list[Event]) -> None:
+    def _emit_fragment(self, payload: bytes, offset: int, left: int, end: bool, events: _Items) -> None:
         data: bytes | str
         if self._msg_binary:
             data = payload
@@ -331,7 +361,7 @@ class WebSocketProtocol:
         if data or end:
             events.append(Fragment(data, self._msg_binary, offset, left, end))
 
-    def _on_control(self, header: FrameHeader, payload: bytes, events: list[Event]) -> bool:
+    def _on_control(self, header: FrameHeader, payload: bytes, events: _Items) -> bool:
         """Handle a whole control frame (§5.5); True means stop reading input."""
         op = header.opcode
         if op is _PING:

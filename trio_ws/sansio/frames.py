@@ -24,17 +24,29 @@ close code; pieces yielded before the bad frame stay valid.  Message-level rules
 
 The generator may be abandoned at any ``yield`` (the caller stops at a Close or an
 error): whatever it has not yielded stays in the buffer for the next ``feed()``.
+
+:data:`scan_frames` (the optional C extension's, else None) is the shortcut for the
+common case: ``scan_frames(data, masked, limit)`` turns the run of *simple* frames
+at the start of ``data`` (complete, final, RSV clear, text or binary, masked as
+expected, a minimally encoded length at most ``limit``, -1 for none, text valid
+UTF-8) into their messages (``str`` or ``bytes``) and says where the run ends.  It
+never judges: the first frame it does not take, good or bad, is the parser's.
 """
 
 from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple, Protocol, TypeAlias
 
 from trio_ws.exceptions import RemoteProtocolError
 from trio_ws.sansio.masking import apply_mask
+
+try:
+    from trio_ws._speedups import scan_frames as _c_scan_frames
+except ImportError:  # pragma: no cover - depends on whether the extension was built
+    _c_scan_frames = None  # type: ignore[assignment]
 
 __all__ = [
     "CLOSE_CODES_RESERVED",
@@ -50,9 +62,16 @@ __all__ = [
     "build_close_payload",
     "is_valid_close_code",
     "parse_close_payload",
+    "scan_frames",
     "serialize_frame",
     "serialize_frame_parts",
 ]
+
+
+#: ``scan_frames(data, masked, limit) -> (messages, end)`` (module docstring), or None
+#: without the C extension.
+scan_frames: Callable[[bytes | bytearray | memoryview, bool, int], tuple[list[str | bytes], int]] | None
+scan_frames = _c_scan_frames
 
 
 class Opcode(enum.IntEnum):
@@ -298,6 +317,11 @@ class FrameParser:
     def buffered(self) -> int:
         """Bytes held in the parser's buffer (at most one partial header or control frame)."""
         return len(self._buf)
+
+    @property
+    def idle(self) -> bool:
+        """Between frames with nothing buffered: the next bytes start a frame."""
+        return self._header is None and not self._buf
 
     def feed(self, data: bytes) -> Iterator[Piece]:
         """Add ``data`` and yield every piece it completes (see the module docstring)."""
