@@ -6,12 +6,14 @@
  * turn it into plain loads/stores and usually vectorise it).  The pure-Python
  * fallback in trio_ws/sansio/masking.py must give identical results.
  *
- * scan_frames(data, masked, limit) -> (messages, end) reads the run of
- * *simple* frames at the start of ``data``: complete, FIN set, RSV clear,
- * text or binary, masked exactly when ``masked``, minimally encoded length at
- * most ``limit`` (-1: no limit), text valid UTF-8.  Each becomes a message
- * (str for text, bytes for binary); ``end`` is where the first other frame
- * (or an incomplete one) starts.  It never raises for bad input: whatever it
+ * scan_frames(data, masked, limit, rsv1=False) -> (messages, end) reads the
+ * run of *simple* frames at the start of ``data``: complete, FIN set, RSV
+ * clear, text or binary, masked exactly when ``masked``, minimally encoded
+ * length at most ``limit`` (-1: no limit), text valid UTF-8.  Each becomes a
+ * message (str for text, bytes for binary); ``end`` is where the first other
+ * frame (or an incomplete one) starts.  With ``rsv1`` (permessage-deflate
+ * negotiated) frames that are simple but for RSV1 are taken too, as
+ * ``(opcode, payload)`` tuples: unmasked, still compressed.  It never raises for bad input: whatever it
  * does not take, the Python parser (trio_ws/sansio/frames.py) reads and
  * judges, so the tests compare the two on the same bytes.
  */
@@ -100,9 +102,11 @@ done:
 /* One simple frame at d[0:n]: its message in *item and its size, 0 if the frame
  * is not simple or not complete (the caller stops there), -1 on a memory error. */
 static Py_ssize_t
-scan_one(const unsigned char *d, Py_ssize_t n, int masked, long long limit, PyObject **item)
+scan_one(const unsigned char *d, Py_ssize_t n, int masked, long long limit, int rsv1,
+         PyObject **item)
 {
     unsigned char b0, b1;
+    int compressed;
     unsigned long long length;
     Py_ssize_t hlen = 2;
     unsigned char mask[4];
@@ -113,6 +117,10 @@ scan_one(const unsigned char *d, Py_ssize_t n, int masked, long long limit, PyOb
     }
     b0 = d[0];
     b1 = d[1];
+    compressed = rsv1 && (b0 == 0xC1 || b0 == 0xC2);
+    if (compressed) {
+        b0 &= 0x8F;
+    }
     if ((b0 != 0x81 && b0 != 0x82) || ((b1 & 0x80) != 0) != masked) {
         return 0;
     }
@@ -150,7 +158,18 @@ scan_one(const unsigned char *d, Py_ssize_t n, int masked, long long limit, PyOb
     if (length > (unsigned long long)(n - hlen) || n < hlen) {
         return 0; /* incomplete */
     }
-    if (!masked) {
+    if (compressed) {
+        payload = PyBytes_FromStringAndSize(masked ? NULL : (const char *)d + hlen, (Py_ssize_t)length);
+        if (payload == NULL) {
+            return -1;
+        }
+        if (masked) {
+            memcpy(mask, d + hlen - 4, 4);
+            xor_mask(d + hlen, (unsigned char *)PyBytes_AS_STRING(payload), (Py_ssize_t)length, mask);
+        }
+        *item = Py_BuildValue("(iN)", b0 & 0x0F, payload);
+    }
+    else if (!masked) {
         if (b0 == 0x82) {
             *item = PyBytes_FromStringAndSize((const char *)d + hlen, (Py_ssize_t)length);
         }
@@ -174,7 +193,7 @@ scan_one(const unsigned char *d, Py_ssize_t n, int masked, long long limit, PyOb
         }
     }
     if (*item == NULL) {
-        if (b0 == 0x81 && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+        if (b0 == 0x81 && !compressed && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
             PyErr_Clear();
             return 0; /* 1007: the parser's to say */
         }
@@ -190,16 +209,19 @@ scan_frames(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *items, *item = NULL, *result = NULL;
     const unsigned char *d;
     Py_ssize_t pos = 0, size;
-    int masked;
+    int masked, rsv1 = 0;
     long long limit;
 
     (void)self;
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "scan_frames() takes exactly 3 arguments");
+    if (nargs != 3 && nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "scan_frames() takes 3 or 4 arguments");
         return NULL;
     }
     masked = PyObject_IsTrue(args[1]);
     if (masked < 0) {
+        return NULL;
+    }
+    if (nargs == 4 && (rsv1 = PyObject_IsTrue(args[3])) < 0) {
         return NULL;
     }
     limit = PyLong_AsLongLong(args[2]);
@@ -215,7 +237,7 @@ scan_frames(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     d = (const unsigned char *)data.buf;
     for (;;) {
-        size = scan_one(d + pos, data.len - pos, masked, limit, &item);
+        size = scan_one(d + pos, data.len - pos, masked, limit, rsv1, &item);
         if (size == 0) {
             break;
         }
@@ -238,8 +260,9 @@ static PyMethodDef speedups_methods[] = {
      "apply_mask(data, mask, /) -> bytes\n\nXOR data with the 4-byte mask repeated "
      "(RFC 6455 section 5.3)."},
     {"scan_frames", (PyCFunction)(void (*)(void))scan_frames, METH_FASTCALL,
-     "scan_frames(data, masked, limit, /) -> (list[str | bytes], int)\n\nThe messages of the "
-     "simple frames (complete, final, text or binary) at the start of data, and where they end."},
+     "scan_frames(data, masked, limit, rsv1=False, /) -> (list[str | bytes | tuple[int, bytes]], int)"
+     "\n\nThe messages of the simple frames (complete, final, text or binary) at the start of "
+     "data, and where they end; with rsv1, compressed ones as (opcode, payload)."},
     {NULL, NULL, 0, NULL},
 };
 

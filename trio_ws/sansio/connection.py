@@ -62,6 +62,7 @@ from trio_ws.sansio.frames import (
     MAX_CLOSE_REASON,
     MAX_CONTROL_PAYLOAD,
     MESSAGE_TOO_BIG,
+    RSV1,
     Extension,
     FrameHeader,
     FrameParser,
@@ -171,6 +172,7 @@ class WebSocketProtocol:
         "_overhead_budget",
         "_parser",
         "_scan",
+        "_scan_inflate",
         "_scan_limit",
         "_send_opcode",
         "_simple",
@@ -206,8 +208,13 @@ class WebSocketProtocol:
         self._fragments = fragments
         self._extensions = tuple(extensions)
         self._simple = not fragments and not self._extensions
-        # Simple frames are read by the C scanner when there is one (frames.py).
-        self._scan = scan_frames if self._simple else None
+        # Simple frames are read by the C scanner when there is one (frames.py), and
+        # compressed ones too when the only extension inflates whole messages.
+        only = self._extensions[0] if len(self._extensions) == 1 else None
+        self._scan_inflate: Callable[[bytes, int | None], bytes] | None = None
+        if only is not None and only.rsv_bits == RSV1:
+            self._scan_inflate = getattr(only, "decode_message", None)
+        self._scan = scan_frames if not fragments and (self._simple or self._scan_inflate) else None
         limits = [limit for limit in (max_message_size, max_frame_size) if limit is not None]
         self._scan_limit = min(limits) if limits else -1
         self._parser = FrameParser(
@@ -252,7 +259,11 @@ class WebSocketProtocol:
         events: _Items = []
         scan = self._scan
         if scan is not None and self._msg_header is None and self._parser.idle:
-            events, end = scan(data, self._parser.expect_masked, self._scan_limit)  # type: ignore[assignment]
+            inflate = self._scan_inflate
+            scanned, end = scan(data, self._parser.expect_masked, self._scan_limit, inflate is not None)
+            if inflate is not None and not self._inflate_scanned(scanned, inflate):
+                return scanned  # type: ignore[return-value]  # failed at a message: nothing after it counts
+            events = scanned  # type: ignore[assignment]  # (no tuples left)
             if end == len(data):
                 return events
             data = data[end:]
@@ -283,6 +294,28 @@ class WebSocketProtocol:
         except RemoteProtocolError as exc:
             self._fail_on(exc)
         return events
+
+    def _inflate_scanned(
+        self, items: list[str | bytes | tuple[int, bytes]], inflate: Callable[[bytes, int | None], bytes]
+    ) -> bool:
+        """Replace the compressed messages among the scanner's ``items`` by their
+        content; on a bad one, drop it and what follows, fail and return False."""
+        limit = self._max_message_size
+        for i, item in enumerate(items):
+            if isinstance(item, tuple):
+                opcode, payload = item
+                try:
+                    data = inflate(payload, limit)
+                    if limit is not None and len(data) > limit:
+                        raise RemoteProtocolError(
+                            f"decoded message exceeds max_message_size ({limit})", close_code=MESSAGE_TOO_BIG
+                        )
+                    items[i] = decode_utf8(data) if opcode == _TEXT else data
+                except RemoteProtocolError as exc:
+                    del items[i:]
+                    self._fail_on(exc)
+                    return False
+        return True
 
     def _on_data(self, header: FrameHeader, payload: bytes, left: int, events: _Items) -> None:
         """Handle a piece of a data frame: sequencing, limits, assembly (§5.4, §5.6)."""

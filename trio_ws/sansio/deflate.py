@@ -395,6 +395,14 @@ class PerMessageDeflate:
             raise RemoteProtocolError("RSV1 set on a continuation frame")
         if not message.rsv1:
             return data  # an uncompressed message
+        return self._inflate(data, end, max_size)
+
+    def decode_message(self, data: bytes, max_size: int | None) -> bytes:
+        """Inflate a whole compressed message that came in one frame (the fast path:
+        :meth:`decode` for its one piece, without the headers)."""
+        return self._inflate(data, True, max_size)
+
+    def _inflate(self, data: bytes, end: bool, max_size: int | None) -> bytes:
         inflater = self._inflater
         if inflater is None:
             inflater = self._inflater = zlib.decompressobj(-self._inflate_bits)

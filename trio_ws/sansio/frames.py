@@ -31,6 +31,8 @@ at the start of ``data`` (complete, final, RSV clear, text or binary, masked as
 expected, a minimally encoded length at most ``limit``, -1 for none, text valid
 UTF-8) into their messages (``str`` or ``bytes``) and says where the run ends.  It
 never judges: the first frame it does not take, good or bad, is the parser's.
+With a fourth argument ``rsv1=True`` (permessage-deflate) frames simple but for
+RSV1 come as ``(opcode, payload)``: unmasked, for the extension to inflate.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ __all__ = [
 
 #: ``scan_frames(data, masked, limit) -> (messages, end)`` (module docstring), or None
 #: without the C extension.
-scan_frames: Callable[[bytes | bytearray | memoryview, bool, int], tuple[list[str | bytes], int]] | None
+scan_frames: Callable[..., tuple[list[str | bytes | tuple[int, bytes]], int]] | None
 scan_frames = _c_scan_frames
 
 
@@ -196,6 +198,11 @@ class Extension(Protocol):
         ``RemoteProtocolError(..., close_code=1009)`` as soon as it would, before
         producing the excess.  Raise ``RemoteProtocolError`` (1002 / 1007) for
         data the extension rejects.
+
+        An extension claiming exactly RSV1 may also offer ``decode_message(data,
+        max_size) -> bytes``: ``decode`` for a whole message that came in one
+        frame with RSV1 set.  When it is the only extension, the connection then
+        lets :data:`scan_frames` take such frames (permessage-deflate does).
         """
         ...
 
