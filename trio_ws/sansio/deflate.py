@@ -65,8 +65,8 @@ Memory budget (zlib's own figures, per connection)
 ============  ===============================================  =======================
 object        bytes                                            defaults (server)
 ============  ===============================================  =======================
-compressor    ``(1 << (wbits + 2)) + (1 << (mem_level + 9))``  wbits 12, mem_level 5:
-                                                               16 + 16 = 32 KiB
+compressor    ``(1 << (wbits + 2)) + (1 << (mem_level + 9))``  wbits 12, mem_level 6:
+                                                               16 + 32 = 48 KiB
 inflater      ``(1 << wbits)`` + ~7 KiB                        wbits 12 when the client
                                                                offered the parameter
                                                                (browsers do): ~11 KiB;
@@ -74,7 +74,7 @@ inflater      ``(1 << wbits)`` + ~7 KiB                        wbits 12 when the
 ============  ===============================================  =======================
 
 A client defaults to 15 bits (256 KiB + 39 KiB with ``mem_level`` 8, 160 KiB +
-39 KiB with the default 5).  ``no_context_takeover`` drops both objects between
+39 KiB with the default 6).  ``no_context_takeover`` drops both objects between
 messages.  Tune with ``DeflateSettings`` (``WebSocketConfig.compression_*`` and
 ``max_window_bits`` in the trio layer).
 """
@@ -118,9 +118,11 @@ _ZLIB_MIN_WINDOW_BITS = 9
 DEFAULT_THRESHOLD = 128
 #: zlib's own default: a good ratio at moderate CPU.
 DEFAULT_COMPRESSION_LEVEL = 6
-#: Hash/buffer size of the compressor: 5 costs 16 KiB instead of 128 KiB (8, zlib's
-#: default) for a small loss of ratio.
-DEFAULT_MEM_LEVEL = 5
+#: Hash/buffer size of the compressor: 6 costs 32 KiB instead of 128 KiB (8, zlib's
+#: default).  5 (websockets' choice, 16 KiB) measured 20-25 % more CPU per large
+#: message and a slightly worse ratio on mixed binary data (bench/README.md), for
+#: 16 KiB less per connection that is compressing.
+DEFAULT_MEM_LEVEL = 6
 #: The largest output of one ``decompress`` call (the step of the inflation bound).
 INFLATE_STEP = 64 * 1024
 #: Compressed bytes handed to zlib at a time (bounds its ``unconsumed_tail`` copies).
