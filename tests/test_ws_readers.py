@@ -91,7 +91,7 @@ def watcher_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     take = WebSocketCore._take_events
 
-    def counting(self: WebSocketCore, events: list[Event], *, keep_first: bool) -> object:
+    def counting(self: WebSocketCore, events: list[Event | str | bytes], *, keep_first: bool) -> object:
         if not keep_first and events:
             seen.append("client" if self._is_client else "server")
         return take(self, events, keep_first=keep_first)

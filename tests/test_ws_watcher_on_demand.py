@@ -13,11 +13,12 @@ from __future__ import annotations
 import socket
 import struct
 
+import pytest
 import trio
 import trio.testing
 
-from trio_ws import App, ConnectionClosedError, WebSocket
-from trio_ws._ws_core import WATCH_DELAY
+from trio_ws import App, ConnectionClosedError, ConnectionClosedOK, WebSocket
+from trio_ws._ws_core import WATCH_DELAY, WebSocketCore
 from trio_ws.sansio.connection import Role
 from trio_ws.websocket import WebSocketConfig
 
@@ -158,3 +159,30 @@ async def test_a_vanished_peer_ends_a_lazy_connection_with_1006() -> None:
         assert server.close_code == 1006
         assert len(errors) == 1
         await wait_for(lambda: server.closed)
+
+
+async def test_a_server_receiving_the_close_closes_without_a_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[str] = []
+    watch_and_close = WebSocketCore._watch_and_close
+
+    async def recording(self: WebSocketCore) -> None:
+        started.append("client" if self._is_client else "server")
+        await watch_and_close(self)
+
+    monkeypatch.setattr(WebSocketCore, "_watch_and_close", recording)
+    async with tcp_pair(how="spawn") as (client, server):
+        errors: list[ConnectionClosedOK] = []
+
+        async def receive() -> None:
+            with pytest.raises(ConnectionClosedOK) as info:
+                await server.receive()
+            errors.append(info.value)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive)
+            await wait_for(lambda: server._rx_reading)
+            await client.aclose(1000, "bye")
+        assert server.closed  # the echo went out and the socket closed in receive() itself
+        assert (errors[0].code, errors[0].reason) == (1000, "bye")
+        assert client.close_code == 1000
+    assert "server" not in started

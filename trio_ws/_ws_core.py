@@ -614,15 +614,26 @@ class WebSocketCore:
                 self._schedule_timer()
 
     async def _close_stream(self) -> None:
+        if self._fd >= 0:
+            self._close_now()
+            return
+        try:
+            self._end_of_input()
+            await trio.aclose_forcefully(self._stream)
+        finally:
+            self._closed.set()
+
+    def _close_now(self) -> None:
+        """Plain TCP: end the input, close the socket (what ``aclose()`` does, minus the
+        checkpoint) and mark the connection closed, at once."""
+        watching, self._watching = self._watching, True  # (nothing starts a watcher meanwhile)
         try:
             self._end_of_input()
             if self._lazy:
                 timer_service().cancel(self)
-            if self._fd >= 0:
-                self._stream.socket.close()  # type: ignore[attr-defined]  # what aclose() does, minus the checkpoint
-            else:
-                await trio.aclose_forcefully(self._stream)
+            self._stream.socket.close()  # type: ignore[attr-defined]
         finally:
+            self._watching = watching
             self._closed.set()
 
     def _abort(self) -> None:
@@ -655,10 +666,7 @@ class WebSocketCore:
             except RuntimeError as exc:  # the owner's nursery is closed: nobody can close for us
                 self._watching = False
                 self._record(exc)
-                self._end_of_input()
-                self._stream.socket.close()  # type: ignore[attr-defined]
-                self._closed.set()
-                timer_service().cancel(self)
+                self._close_now()
 
     def _schedule_timer(self) -> None:
         """Lazy mode, no watcher: have the timer service call :meth:`_on_timer` at our next moment."""
@@ -817,9 +825,20 @@ class WebSocketCore:
         if self._input_done:
             return None  # woken by _kick_receiver: the watcher finishes the close
         first = self._take_events(self._parse(data), keep_first=True)
-        if not data or self._protocol.state is State.CLOSED:
-            self._end_of_input()
+        if (not data or self._protocol.state is State.CLOSED) and not self._close_inline():
+            self._end_of_input()  # (which starts the watcher's closing sequence)
         return first
+
+    def _close_inline(self) -> bool:
+        """The input ended in ``receive()``: close here when nothing needs a task (lazy
+        mode, a server, no failure, the Close echo written at once), as
+        :meth:`_finish_close`'s common case does; True if done."""
+        if not self._lazy or self._watching or self._is_client or self._cause is not None:
+            return False
+        if self._protocol.failure is not None or not self._flush_nowait():
+            return False
+        self._close_now()
+        return True
 
     def _take_events(self, events: list[Event | str | bytes], *, keep_first: bool) -> _Item | None:
         """Queue the messages (or pieces) among ``events`` (``receive_items``'), handle
