@@ -42,8 +42,9 @@ run 2, ...), and the table reports medians, every run, and the server's CPU time
 (user + system of its process group, from ``/proc``) per request, which is
 much less disturbed than throughput when other processes share the machine.
 Targets (PASS/FAIL, on the medians): full download >= 0.8x nginx; every req/s
-figure >= 1.5x aiohttp and >= 5x hypercorn+starlette; https download >= 0.8x
-nginx and >= 1x aiohttp. Every process started is
+figure >= 1.5x aiohttp and >= 5x hypercorn+starlette. The https download is
+reported against nginx and aiohttp without a target (the TLS issue asks for the
+row; its targets are on the compression rows). Every process started is
 stopped on the way out. ``--check`` exits 1 when a target is missed;
 ``--json PATH`` writes the raw numbers; ``--only`` / ``--scenario`` restrict;
 ``--extra NAME=SCRIPT`` adds a server (``python SCRIPT PORT ROOT``), e.g. a
@@ -138,12 +139,15 @@ SCENARIOS = [
     Scenario("https-full", "1 GiB full download over https", "/" + BIG, "MB/s", tls=True),
 ]
 #: (scenario key, reference server, minimum ratio of trio_ws to it)
-TARGETS = [("full", NGINX, 0.8), ("https-full", NGINX, 0.8), ("https-full", AIOHTTP, 1.0)] + [
+TARGETS = [("full", NGINX, 0.8)] + [
     (s.key, ref, minimum)
     for s in SCENARIOS
     if s.unit == "req/s"
     for ref, minimum in ((AIOHTTP, 1.5), (STARLETTE, 5.0))
 ]
+#: Compared without a target: the TLS issue asks for an https row against the same peers
+#: (its speed target is on the compression rows); trio_ws's TLS is trio.SSLStream.
+REPORTED = [("https-full", NGINX), ("https-full", AIOHTTP)]
 
 
 @dataclass
@@ -469,6 +473,16 @@ def main(argv: list[str] | None = None) -> int:
             failed |= verdict == "FAIL" and who == SUBJECT
             print(
                 f"target: {key:<9} {who} >= {minimum}x {reference:<20} {got:6.2f}x  {verdict}"
+                f"   (by CPU time per request: {by_cpu:.2f}x)"
+            )
+        for key, reference in REPORTED:
+            subject, ref = cells.get((key, who)), cells.get((key, reference))
+            if subject is None or ref is None or ref.value is None or subject.value is None:
+                continue
+            got = ratio(subject.value, ref.value)
+            by_cpu = ratio(ref.cpu_us or 0.0, subject.cpu_us) if subject.cpu_us else float("nan")
+            print(
+                f"reported: {key:<9} {who} vs {reference:<20} {got:6.2f}x  (no target)"
                 f"   (by CPU time per request: {by_cpu:.2f}x)"
             )
     print(f"\n(total time {time.monotonic() - started:.0f}s, load average now {os.getloadavg()[0]:.2f})")
