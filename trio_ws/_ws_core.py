@@ -727,10 +727,11 @@ class WebSocketCore:
                 continue
             if not data or protocol.state is State.CLOSED:
                 return True
-            if self._rx_waiting and not self._open_channel()[0].statistics().tasks_waiting_receive:
-                # The waiting receive() got an item (it may have taken it from the
-                # buffer before this read): it reads itself from its next call; the
-                # watcher stands by until it leaves again, which re-arms it.
+            if self._rx_waiting and self._queued_items > 0:
+                # The waiting receive() got an item (a receiver waits only on an empty
+                # channel, and counts its item off when it runs): it reads itself from
+                # its next call; the watcher stands by until it leaves again, which
+                # re-arms it.
                 self._rx_waiting = False
                 self._watch_at = math.inf
         return True
