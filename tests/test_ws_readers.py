@@ -23,7 +23,8 @@ import trio.testing
 
 from trio_ws import ConnectionClosedError, ConnectionClosedOK, WebSocket
 from trio_ws._direct_io import OPS_PER_YIELD
-from trio_ws._ws_core import WATCH_DELAY, SendLock, WebSocketCore
+from trio_ws._send_lock import SendLock
+from trio_ws._ws_core import WATCH_DELAY, WebSocketCore
 from trio_ws.sansio.connection import Role
 from trio_ws.sansio.events import Event, Fragment
 from trio_ws.websocket import WebSocketConfig
