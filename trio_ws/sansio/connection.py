@@ -9,6 +9,9 @@ Theory of operation
   incremental :class:`~trio_ws.sansio.frames.FrameParser` and returns events:
   whole messages (or, with ``fragments=True``, :class:`Fragment` pieces as the
   payload arrives), :class:`Ping`, :class:`Pong`, :class:`CloseReceived`;
+  ``receive_items(data)`` is the same with whole messages as plain ``str`` /
+  ``bytes`` (the trio layer's way); runs of simple frames are read by the C
+  scanner when it is built (``frames.scan_frames``), everything else by the parser;
 * ``send_*`` return the bytes of the frame(s) to write; the caller writes them;
 * replies the protocol makes on its own (Pong, the Close echo, the Close we fail
   with) are queued and collected with ``data_to_send()``.
