@@ -100,6 +100,9 @@ async def server() -> AsyncIterator[str]:
 def test_format_text_keeps_one_message_on_one_line() -> None:
     assert format_message("hello") == "< text: hello"
     assert format_message("a\nb\r\tc\x07\x7f é") == "< text: a\\nb\\r\\tc\\x07\\x7f é"
+    # A backslash is doubled: a literal backslash-n is not a newline.
+    assert format_message("a\\nb") == "< text: a\\\\nb"
+    assert format_message("a\\nb") != format_message("a\nb")
 
 
 def test_format_binary_shows_hex() -> None:

@@ -8,7 +8,8 @@ arrives is printed on stdout, one line per message::
     < binary (300 bytes): 000102030405060708090a0b0c0d0e0f…
 
 Text keeps one message on one line: control characters are written as
-escapes (``\\n``, ``\\r``, ``\\t``, ``\\x07``).  Binary shows the first
+escapes (``\\n``, ``\\r``, ``\\t``, ``\\x07``) and a backslash is doubled, so
+every line reads back as exactly one message.  Binary shows the first
 :data:`HEX_PREVIEW` bytes in hex, ``…`` when there are more.  Status lines
 (``* connected ...``, ``* closed ...``) go to stderr, so stdout carries only
 messages; ``--quiet`` drops them.
@@ -79,7 +80,7 @@ MAX_LINE = 1 << 20
 _READ_SIZE = 64 * 1024
 #: Characters of a refusal's body shown in the error line.
 _BODY_PREVIEW = 200
-_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -139,16 +140,17 @@ def parse_header(text: str) -> tuple[str, str]:
 def format_message(message: Message) -> str:
     """The stdout line for one received message (module docstring)."""
     if isinstance(message, str):
-        shown = "".join(_ESCAPES.get(c, f"\\x{ord(c):02x}") if _is_control(c) else c for c in message)
+        shown = "".join(_ESCAPES.get(c, f"\\x{ord(c):02x}") if _is_escaped(c) else c for c in message)
         return f"< text: {shown}"
     preview = message[:HEX_PREVIEW].hex()
     more = "…" if len(message) > HEX_PREVIEW else ""
     return f"< binary ({len(message)} bytes): {preview}{more}"
 
 
-def _is_control(c: str) -> bool:
+def _is_escaped(c: str) -> bool:
+    """Control characters, and the backslash itself (so that ``\\n`` cannot pass for a newline)."""
     code = ord(c)
-    return code < 0x20 or 0x7F <= code < 0xA0
+    return code < 0x20 or 0x7F <= code < 0xA0 or c == "\\"
 
 
 def _line_to_message(line: bytes, binary: bool) -> Message:
