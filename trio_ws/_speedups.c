@@ -110,6 +110,7 @@ scan_one(const unsigned char *d, Py_ssize_t n, int masked, long long limit, int 
     unsigned long long length;
     Py_ssize_t hlen = 2;
     unsigned char mask[4];
+    const char *src;
     PyObject *payload;
 
     if (n < 2) {
@@ -158,8 +159,14 @@ scan_one(const unsigned char *d, Py_ssize_t n, int masked, long long limit, int 
     if (length > (unsigned long long)(n - hlen) || n < hlen) {
         return 0; /* incomplete */
     }
-    if (compressed) {
-        payload = PyBytes_FromStringAndSize(masked ? NULL : (const char *)d + hlen, (Py_ssize_t)length);
+    src = (const char *)d + hlen;
+    if (!masked && b0 == 0x81 && !compressed) {
+        /* Unmasked text: decoded straight from the buffer, no copy. */
+        *item = PyUnicode_DecodeUTF8(src, (Py_ssize_t)length, NULL);
+    }
+    else {
+        /* The payload as bytes (unmasked on the way) ... */
+        payload = PyBytes_FromStringAndSize(masked ? NULL : src, (Py_ssize_t)length);
         if (payload == NULL) {
             return -1;
         }
@@ -167,24 +174,11 @@ scan_one(const unsigned char *d, Py_ssize_t n, int masked, long long limit, int 
             memcpy(mask, d + hlen - 4, 4);
             xor_mask(d + hlen, (unsigned char *)PyBytes_AS_STRING(payload), (Py_ssize_t)length, mask);
         }
-        *item = Py_BuildValue("(iN)", b0 & 0x0F, payload);
-    }
-    else if (!masked) {
-        if (b0 == 0x82) {
-            *item = PyBytes_FromStringAndSize((const char *)d + hlen, (Py_ssize_t)length);
+        /* ... and the message made of it. */
+        if (compressed) {
+            *item = Py_BuildValue("(iN)", b0 & 0x0F, payload);
         }
-        else {
-            *item = PyUnicode_DecodeUTF8((const char *)d + hlen, (Py_ssize_t)length, NULL);
-        }
-    }
-    else {
-        memcpy(mask, d + hlen - 4, 4);
-        payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)length);
-        if (payload == NULL) {
-            return -1;
-        }
-        xor_mask(d + hlen, (unsigned char *)PyBytes_AS_STRING(payload), (Py_ssize_t)length, mask);
-        if (b0 == 0x82) {
+        else if (b0 == 0x82) {
             *item = payload;
         }
         else {

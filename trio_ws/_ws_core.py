@@ -780,11 +780,8 @@ class WebSocketCore:
 
     def _close_inline(self) -> bool:
         """The input ended in ``receive()``: close here when nothing needs a task (lazy
-        mode, a server, no failure, the Close echo written at once), as
-        :meth:`_finish_close`'s common case does; True if done."""
-        if not self._lazy or self._watching or self._is_client or self._cause is not None:
-            return False
-        if self._protocol.failure is not None or not self._flush_nowait():
+        mode, and :meth:`_closes_at_once`, :meth:`_finish_close`'s common case); True if done."""
+        if not self._lazy or self._watching or not self._closes_at_once():
             return False
         self._close_now()
         return True
@@ -972,8 +969,7 @@ class WebSocketCore:
 
     async def _finish_close(self) -> None:
         """Flush the pending Close within the deadline; a client then waits for EOF (§7.1.1)."""
-        lingers = self._protocol.failure is not None or self._cause is not None
-        if not lingers and not (self._is_client and self._protocol.close_received) and self._flush_nowait():
+        if self._closes_at_once():
             return  # the common server close: the Close went out at once
         deadline = self._close_deadline
         if deadline is None:
@@ -995,6 +991,14 @@ class WebSocketCore:
             elif self._is_client and self._protocol.close_received:
                 with trio.move_on_after(CLIENT_EOF_WAIT):
                     await self._drain_until_eof()
+
+    def _closes_at_once(self) -> bool:
+        """The common close: nothing to linger for (no failure; not a client that must wait
+        for the server's EOF), and the scheduled control bytes written now."""
+        p = self._protocol
+        if p.failure is not None or self._cause is not None or (self._is_client and p.close_received):
+            return False
+        return self._flush_nowait()
 
     def _flush_nowait(self) -> bool:
         """Write the scheduled control bytes without waiting (plain TCP, free lock); True if

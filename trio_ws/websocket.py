@@ -26,7 +26,7 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from ._ws_core import RECEIVES_PER_YIELD, WRITEV_MIN_SIZE, Message, WebSocketCore, _Item
+from ._ws_core import RECEIVES_PER_YIELD, WRITEV_MIN_SIZE, Message, WebSocketCore, _Item, _item_size
 from .exceptions import ConnectionClosedOK, LocalProtocolError
 from .sansio.connection import State
 from .sansio.deflate import PerMessageDeflate
@@ -160,7 +160,7 @@ class WebSocket(WebSocketCore):
             self._rx_waiting = False
         self._receives_unyielded = 0
         self._queued_items -= 1
-        self._queued_bytes -= len(item.data if isinstance(item, Fragment) else item)
+        self._queued_bytes -= _item_size(item)
         return item
 
     async def receive(self) -> Message:

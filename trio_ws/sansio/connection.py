@@ -308,11 +308,7 @@ class WebSocketProtocol:
             if isinstance(item, tuple):
                 opcode, payload = item
                 try:
-                    data = inflate(payload, limit)
-                    if limit is not None and len(data) > limit:
-                        raise RemoteProtocolError(
-                            f"decoded message exceeds max_message_size ({limit})", close_code=MESSAGE_TOO_BIG
-                        )
+                    data = self._check_decoded(inflate(payload, limit), limit)
                     items[i] = decode_utf8(data) if opcode == _TEXT else data
                 except RemoteProtocolError as exc:
                     del items[i:]
@@ -381,9 +377,14 @@ class WebSocketProtocol:
         max_size = None if limit is None else limit - self._msg_received
         for ext in reversed(self._extensions):  # §9.1: undo in reverse order
             payload = ext.decode(msg, header, payload, end=end, max_size=max_size)
+        return self._check_decoded(payload, max_size)
+
+    def _check_decoded(self, payload: bytes, max_size: int | None) -> bytes:
+        """``payload`` unless extensions decoded it past ``max_size`` (1009)."""
         if max_size is not None and len(payload) > max_size:
             raise RemoteProtocolError(
-                f"decoded message exceeds max_message_size ({limit})", close_code=MESSAGE_TOO_BIG
+                f"decoded message exceeds max_message_size ({self._max_message_size})",
+                close_code=MESSAGE_TOO_BIG,
             )
         return payload
 
